@@ -1,0 +1,381 @@
+"""ExecutionContext: one per component execution (agent, flow, subflow, node), linked to its parent.
+
+It is the single context class of the seeds: the flow runner builds one per component, and the
+planning API (seed 000) builds one directly with its LLMs and state views. It owns the component's
+scopes (a SandboxContext whose ``private:`` belongs to the nearest agent and whose ``public:`` and
+``system:`` are shared per run), its children's results, and the lookups templates need
+(component variables and ``$hier{}`` paths). It has no event loop, writes nothing to a store and
+opens no spans: the runner and the run do that.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from danaflow.errors import ComponentError
+from danaflow.lang.sandbox import SandboxContext, ScopeDict
+
+from .result import NodeExecutionResult
+from .state import AgentState, ExecutionState, StateView, WorldState
+from .status import ExecutableTypeEnum, ExecutionStatusEnum
+
+__all__ = ["ExecutionContext"]
+
+_MISSING: Any = object()
+
+
+class ExecutionContext:
+    """The state, results and scopes of one component execution.
+
+    ``run_context`` is whatever the run hands down (a ``RunContext`` or the runner's in-memory
+    hooks); the context only reads ``public_state``, ``system_state``, ``llm``, ``resources`` and
+    ``allow_python_templates`` from it, each optional.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_resources",
+        "_sandbox",
+        "children",
+        "component_definition",
+        "component_id",
+        "context_id",
+        "executable_type",
+        "execution_results",
+        "execution_status",
+        "global_context",
+        "node_input",
+        "parent",
+        "path",
+        "planning_llm",
+        "reasoning_llm",
+        "result",
+        "run_context",
+        "variables",
+    )
+
+    def __init__(
+        self,
+        executable_type: ExecutableTypeEnum | str = ExecutableTypeEnum.agent,
+        component_id: str = "root",
+        component_definition: Any = None,
+        parent: ExecutionContext | None = None,
+        run_context: Any = None,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        planning_llm: Any = None,
+        reasoning_llm: Any = None,
+        agent_state: AgentState | Mapping[str, Any] | None = None,
+        world_state: WorldState | Mapping[str, Any] | None = None,
+        execution_state: ExecutionState | Mapping[str, Any] | None = None,
+        global_context: Mapping[str, Any] | None = None,
+        sandbox: SandboxContext | None = None,
+    ):
+        self.executable_type = ExecutableTypeEnum(executable_type)
+        self.component_id = component_id
+        self.component_definition = component_definition
+        self.context_id = uuid.uuid4()
+        self.parent = parent
+        self.run_context = run_context if run_context is not None or parent is None else parent.run_context
+        self.execution_status = ExecutionStatusEnum.pending
+        self.execution_results: dict[str, NodeExecutionResult] = {}
+        self.children: dict[str, ExecutionContext] = {}
+        """Child contexts by component id, in the order they were created."""
+        self.variables: dict[str, Any] = dict(variables or {})
+        """Component variables (a flow's ``.vars()``, a for_each iteration's item)."""
+        self.global_context: dict[str, Any] = dict(global_context or {})
+        self.planning_llm = planning_llm
+        self.reasoning_llm = reasoning_llm
+        self.node_input: Any = None
+        """The input a ``node_input_required`` handler (or a resume) supplied, if any."""
+        self.result: NodeExecutionResult | None = None
+        self._resources: dict[str, Any] | None = None
+        self.path = f"{parent.path}.{component_id}" if parent is not None else component_id
+        self._sandbox: SandboxContext | None = sandbox
+        if parent is None or sandbox is not None or agent_state is not None:
+            self._sandbox = self._make_sandbox(sandbox, agent_state, world_state, execution_state)
+
+    # ---- scopes ------------------------------------------------------------------------------
+    def _make_sandbox(
+        self,
+        sandbox: SandboxContext | None,
+        agent_state: Any,
+        world_state: Any,
+        execution_state: Any,
+    ) -> SandboxContext:
+        run = self.run_context
+        if sandbox is None and self.parent is not None:
+            sandbox = self.parent.sandbox.child(private=_as_state(AgentState, agent_state))
+        elif sandbox is None:
+            sandbox = SandboxContext()
+            sandbox.public = _as_state(WorldState, world_state if world_state is not None else
+                                       getattr(run, "public_state", None))
+            sandbox.system = _as_state(ExecutionState, execution_state if execution_state is not None else
+                                       getattr(run, "system_state", None))
+            sandbox.private = _as_state(AgentState, agent_state)
+            reasoner = self.reasoning_llm if self.reasoning_llm is not None else getattr(run, "llm", None)
+            if reasoner is not None:
+                sandbox.reasoner = reasoner
+        if isinstance(sandbox.private, StateView):
+            object.__setattr__(sandbox.private, "_lock", sandbox.lock)
+        sandbox.resources = _ResourceLookup(self)
+        return sandbox
+
+    @property
+    def sandbox(self) -> SandboxContext:
+        """The component's scopes; built on first use so trivial nodes never pay for it."""
+        sb = self._sandbox
+        if sb is None:
+            parent = self.parent
+            assert parent is not None
+            private = AgentState() if self.executable_type is ExecutableTypeEnum.agent else None
+            sb = parent.sandbox.child(private=private)
+            if private is not None:
+                object.__setattr__(private, "_lock", sb.lock)
+            sb.resources = _ResourceLookup(self)
+            self._sandbox = sb
+        return sb
+
+    @property
+    def agent_state(self) -> ScopeDict:
+        """The ``private:`` scope of the nearest agent (an AgentState unless a caller swapped it)."""
+        return self.sandbox.private
+
+    @property
+    def world_state(self) -> ScopeDict:
+        """The run's ``public:`` scope."""
+        return self.sandbox.public
+
+    @property
+    def execution_state(self) -> ScopeDict:
+        """The run's ``system:`` scope."""
+        return self.sandbox.system
+
+    # ---- children and results -----------------------------------------------------------------
+    def create_child(
+        self,
+        executable_type: ExecutableTypeEnum,
+        component_id: str,
+        component_definition: Any = None,
+        *,
+        variables: Mapping[str, Any] | None = None,
+    ) -> ExecutionContext:
+        """Makes (and registers) the context of a child component; a rerun replaces the old one."""
+        child = ExecutionContext(
+            executable_type, component_id, component_definition, self, self.run_context, variables=variables
+        )
+        self.children[component_id] = child
+        return child
+
+    def set_result(self, component_id: str, result: NodeExecutionResult) -> None:
+        """Stores a child's result."""
+        self.execution_results[component_id] = result
+
+    def get_result(self, component_id: str) -> NodeExecutionResult | None:
+        """A result by component id or dotted path, looked up here, then through the ancestors.
+
+        Returns None when no such result exists (use ``has_result`` to ask first).
+        """
+        found = self.find_component(component_id.split("."))
+        if found is None or found[1] != component_id.count(".") + 1:
+            return None
+        return found[0]
+
+    def has_result(self, component_id: str) -> bool:
+        return self.get_result(component_id) is not None
+
+    def get_context_variable(self, name: str, default: Any = _MISSING) -> Any:
+        """A component variable, from this context up through its ancestors (inner wins).
+
+        The root's ``global_context`` is searched last. Raises ComponentError naming the visible
+        variables when ``name`` is nowhere and no default is given.
+        """
+        ctx: ExecutionContext | None = self
+        while ctx is not None:
+            if name in ctx.variables:
+                return ctx.variables[name]
+            if name in ctx.global_context:
+                return ctx.global_context[name]
+            ctx = ctx.parent
+        if default is not _MISSING:
+            return default
+        visible = ", ".join(sorted(self.visible_variables())) or "none"
+        raise ComponentError(
+            f"variable {name!r} is not defined in {self.path} or its ancestors (visible: {visible})",
+            path=self.path,
+        )
+
+    def lookup_variable(self, name: str) -> Any:
+        """Like ``get_context_variable`` but raises KeyError; the template engine's lookup."""
+        value = self.get_context_variable(name, _MISSING_VAR)
+        if value is _MISSING_VAR:
+            raise KeyError(name)
+        return value
+
+    def visible_variables(self) -> dict[str, Any]:
+        """Every component variable visible here, inner definitions winning."""
+        out: dict[str, Any] = {}
+        for ctx in reversed(list(self.ancestry())):
+            out.update(ctx.global_context)
+            out.update(ctx.variables)
+        return out
+
+    def ancestry(self) -> Iterator[ExecutionContext]:
+        """This context, its parent, and so on up to the root."""
+        ctx: ExecutionContext | None = self
+        while ctx is not None:
+            yield ctx
+            ctx = ctx.parent
+
+    @property
+    def root(self) -> ExecutionContext:
+        ctx = self
+        while ctx.parent is not None:
+            ctx = ctx.parent
+        return ctx
+
+    def find_component(self, segments: list[str]) -> tuple[NodeExecutionResult | None, int] | None:
+        """Finds the component a ``$hier{}`` path names: first among this context's children
+        (a node's siblings when called on its flow), then up through the ancestors.
+
+        Returns (its result or None if it has none yet, how many segments named components); the
+        remaining segments are an attribute path into the result. None when nothing matches.
+        """
+        if not segments:
+            return None
+        first = segments[0]
+        for anc in self.ancestry():
+            if first in anc.children or first in anc.execution_results:
+                result, used = anc._descend(segments, 0)
+                return result, used
+            if first == anc.component_id and anc is not self:
+                if len(segments) > 1:
+                    result, used = anc._descend(segments, 1)
+                    if used > 1:
+                        return result, used
+                return anc.result, 1
+        return None
+
+    def _descend(self, segments: list[str], start: int) -> tuple[NodeExecutionResult | None, int]:
+        cur: ExecutionContext | None = self
+        result: NodeExecutionResult | None = None
+        i = start
+        while i < len(segments) and cur is not None:
+            seg = segments[i]
+            child = cur.children.get(seg)
+            res = cur.execution_results.get(seg)
+            if child is None and res is None:
+                break
+            result = res if res is not None else child.result if child is not None else None
+            cur = child
+            i += 1
+        return result, i
+
+    def get_context_by_path(self, path: str) -> ExecutionContext:
+        """The context of the component at a dotted path, relative to here and then to each
+        ancestor (``flow1.node3``), or absolute from the root (``agent.flow1.node3``).
+
+        Raises ComponentError listing the known paths when nothing matches.
+        """
+        segments = path.split(".")
+        for anc in self.ancestry():
+            start = 1 if segments[0] == anc.component_id and anc.parent is None else 0
+            if start == 1 and len(segments) == 1:
+                return anc
+            cur: ExecutionContext | None = anc
+            for seg in segments[start:]:
+                cur = cur.children.get(seg) if cur is not None else None
+            if cur is not None and cur is not anc:
+                return cur
+        known = ", ".join(c.path for c in self.root.walk()) or "none"
+        raise ComponentError(
+            f"no component at path {path!r} from {self.path} (known: {known})", path=self.path
+        )
+
+    def walk(self) -> Iterator[ExecutionContext]:
+        """This context and every descendant, depth first."""
+        yield self
+        for child in list(self.children.values()):
+            yield from child.walk()
+
+    # ---- resources and LLMs ------------------------------------------------------------------
+    def register_resource(self, name: str, resource: Any) -> None:
+        """Makes ``resource`` reachable as ``name`` here and in every descendant (and via ``use``)."""
+        if self._resources is None:
+            self._resources = {}
+        self._resources[name] = resource
+
+    def get_resource(self, name: str, default: Any = _MISSING) -> Any:
+        """A named resource from this context, its ancestors, then the run's resources."""
+        for ctx in self.ancestry():
+            if ctx._resources is not None and name in ctx._resources:
+                return ctx._resources[name]
+        run_resources = getattr(self.run_context, "resources", None) or {}
+        if name in run_resources:
+            return run_resources[name]
+        if default is not _MISSING:
+            return default
+        known = ", ".join(sorted(self.resource_names())) or "none"
+        raise ComponentError(f"no resource named {name!r} (registered: {known})", path=self.path)
+
+    def resource_names(self) -> set[str]:
+        names = set(getattr(self.run_context, "resources", None) or {})
+        for ctx in self.ancestry():
+            names.update(ctx._resources or {})
+        return names
+
+    def registered_resources(self) -> Iterator[tuple[str, Any]]:
+        """The resources registered on this context itself (what the run closes at the end)."""
+        yield from (self._resources or {}).items()
+
+    @property
+    def llm(self) -> Any:
+        """The reasoning LLM: the nearest context's ``reasoning_llm``, else the run's, else None."""
+        for ctx in self.ancestry():
+            if ctx.reasoning_llm is not None:
+                return ctx.reasoning_llm
+        return getattr(self.run_context, "llm", None)
+
+    @property
+    def allow_python_templates(self) -> bool:
+        return bool(getattr(self.run_context, "allow_python_templates", False))
+
+    def __repr__(self) -> str:
+        return (
+            f"ExecutionContext({self.executable_type.value} {self.path!r}, "
+            f"status={self.execution_status.value}, results={len(self.execution_results)})"
+        )
+
+
+_MISSING_VAR: Any = object()
+
+
+def _as_state(cls: type, value: Any) -> ScopeDict:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls(dict(value))
+    return cls()
+
+
+class _ResourceLookup(Mapping[str, Any]):
+    """The Mapping a SandboxContext's ``use(name)`` reads: the context's resource lookup."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: ExecutionContext):
+        self._ctx = ctx
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._ctx.get_resource(name, _MISSING_VAR)
+        if value is _MISSING_VAR:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._ctx.resource_names()))
+
+    def __len__(self) -> int:
+        return len(self._ctx.resource_names())

@@ -1,0 +1,139 @@
+"""NodeExecutionResult: the record one component execution leaves behind.
+
+It is a pydantic model because the runs layer stores it as JSON (``model_dump(mode="json")``) and
+reads it back for resume (``model_validate``). It lives in context/ because an ExecutionContext holds
+the results of its children; flow/ re-exports it. Type-specific outcome fields (a command's
+``results``, a Dana node's ``value``) ride on ``NodeOutcome`` as extra fields, so after a JSON round
+trip they come back as plain lists and dicts — templates read those like objects (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SerializeAsAny
+
+from danaflow.errors import DanaflowError
+
+from .status import ExecutableTypeEnum, ExecutionStatusEnum
+
+__all__ = ["ErrorInfo", "NodeExecutionResult", "NodeOutcome", "Usage"]
+
+
+class NodeOutcome(BaseModel):
+    """What a component produced, in the two shapes every consumer can rely on, plus extras.
+
+    Node types add their own fields (``value``, ``results``, ``files``) as extra attributes.
+    """
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    text: str | None = None
+    """A textual rendering of the outcome (an LLM answer, a command's stdout, a Dana print)."""
+    structured: Any = None
+    """A structured value (a pydantic model from structured output, a dict, a list), or None."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Reads a field or extra field by name, like ``dict.get``."""
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        return (self.model_extra or {}).get(key, default)
+
+
+class Usage(BaseModel):
+    """Token usage of the LLM calls a component made."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class ErrorInfo(BaseModel):
+    """A failure in a form that survives JSON: the error's type, message and where it happened."""
+
+    type: str
+    message: str
+    path: str | None = None
+    """The component path of the component that failed."""
+    location: str | None = None
+    """A ``file:line:col`` for Dana and template errors."""
+    traceback: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, path: str | None = None) -> ErrorInfo:
+        location = None
+        if isinstance(exc, DanaflowError) and exc.location is not None:
+            location = str(exc.location)
+        err_type = getattr(exc, "error_type", None) or type(exc).__name__
+        tb = "".join(traceback.format_exception(exc, limit=8)) if exc.__traceback__ else None
+        return cls(type=err_type, message=str(exc), path=path, location=location, traceback=tb)
+
+
+class NodeExecutionResult(BaseModel):
+    """The result of one component execution (node, flow, subflow, agent, conditional, for_each).
+
+    ``get_result(child_id)`` reads the results of the component's children when the record came
+    from a runner (they are kept outside the JSON form, since the runs layer stores each component
+    on its own: a checkpoint is one component's result, never the whole tree).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    component_id: str = ""
+    path: str = ""
+    """The dotted component path, root first (``agent.flow.node``)."""
+    executable_type: ExecutableTypeEnum = ExecutableTypeEnum.node
+    node_type: str | None = None
+    """For nodes, the node type (``ai_model``, ``command``, ...)."""
+    execution_status: ExecutionStatusEnum = ExecutionStatusEnum.pending
+    input: Any = None
+    """The input the node ran with (from a ``node_input_required`` handler or a resume)."""
+    output: Any = None
+    """The raw output of the node (an LLM response, the list of command results, ...)."""
+    outcome: SerializeAsAny[NodeOutcome] | None = None
+    error: ErrorInfo | None = None
+    usage: Usage | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    reused: bool = False
+    """True when a resumed run took this result from a previous run instead of executing."""
+
+    _children: dict[str, NodeExecutionResult] = PrivateAttr(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.execution_status is ExecutionStatusEnum.completed
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def results(self) -> dict[str, NodeExecutionResult]:
+        """The children's results by component id (empty for a node, or after a JSON round trip)."""
+        return self._children
+
+    def get_result(self, component_id: str) -> NodeExecutionResult | None:
+        """A child's result by id, or by a dotted path into nested children (``sub.node``)."""
+        current: NodeExecutionResult | None = self
+        for part in component_id.split("."):
+            if current is None:
+                return None
+            current = current._children.get(part)
+        return current
+
+    def has_result(self, component_id: str) -> bool:
+        return self.get_result(component_id) is not None
