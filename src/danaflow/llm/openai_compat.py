@@ -1,0 +1,184 @@
+"""The adapter for OpenAI's chat completions API, on the ``openai`` SDK, for any ``base_url``.
+
+One adapter serves OpenAI itself and every server that speaks its dialect (Ollama, vLLM, the
+llama.cpp server, LM Studio). The SDK's own retries are off (``max_retries=0``): retry.py owns the
+fault policy. The SDK is imported when the first client is built, not when this module loads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
+from .retry import parse_retry_after
+
+__all__ = ["OpenAICompatProvider", "translate_openai_error"]
+
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+
+def translate_openai_error(exc: Exception) -> ProviderFailure | None:
+    """The ProviderFailure for an ``openai`` SDK exception, or None when it is not one of the SDK's."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderFailure("the request timed out", retryable=True, kind="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderFailure(f"connection failed: {exc}", retryable=True, kind="connection")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        return ProviderFailure(
+            _status_message(exc),
+            status=status,
+            retryable=status in _RETRYABLE_STATUS or status >= 500,
+            retry_after=retry_after,
+            kind="status",
+        )
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ProviderFailure(f"malformed response: {exc}", retryable=True, kind="malformed")
+    return None
+
+
+def _status_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", exc))
+
+
+class OpenAICompatProvider:
+    """Chat completions against ``base_url`` (None means OpenAI's own endpoint).
+
+    ``structured_output`` says whether to send ``response_format`` with a JSON schema; turn it
+    off for servers that reject it, and typed.py puts the schema in the prompt instead.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        name: str = "openai",
+        structured_output: bool = True,
+        timeout: float = 60.0,
+    ):
+        self.name = name
+        self.model = model
+        self.base_url = base_url
+        self.supports_structured_output = structured_output
+        self.timeout = timeout
+        self._api_key = api_key or "not-needed"
+        self._client: Any = None
+        self._aclient: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        return f"OpenAICompatProvider({self.model!r}{where})"
+
+    # ---- clients ------------------------------------------------------------------------------
+    def _sync_client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import openai
+
+                    self._client = openai.OpenAI(
+                        api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
+                    )
+        return self._client
+
+    def _async_client(self) -> Any:
+        if self._aclient is None:
+            with self._lock:
+                if self._aclient is None:
+                    import openai
+
+                    self._aclient = openai.AsyncOpenAI(
+                        api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
+                    )
+        return self._aclient
+
+    # ---- request / response -------------------------------------------------------------------
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "messages": list(request.messages)}
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.timeout is not None:
+            params["timeout"] = request.timeout
+        if request.schema is not None and self.supports_structured_output:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": False},
+            }
+        return params
+
+    def _response(self, resp: Any, started: float) -> LLMResponse:
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            raise ProviderFailure("malformed response: no choices", retryable=True, kind="malformed")
+        choice = choices[0]
+        text = choice.message.content or ""
+        usage = resp.usage
+        return LLMResponse(
+            text=text,
+            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+            model=resp.model or self.model,
+            latency_s=time.perf_counter() - started,
+            raw=resp,
+            finish_reason=choice.finish_reason,
+        )
+
+    def _fail(self, exc: Exception) -> ProviderFailure:
+        failure = translate_openai_error(exc)
+        if failure is not None:
+            return failure
+        # A body that is not JSON surfaces as a decode error or as a plain str from the SDK.
+        return ProviderFailure(f"malformed response: {exc}", retryable=True, kind="malformed")
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        try:
+            resp = self._sync_client().chat.completions.create(**self._params(request))
+        except ProviderFailure:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return self._response(resp, started)
+
+    async def acomplete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        try:
+            resp = await self._async_client().chat.completions.create(**self._params(request))
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return self._response(resp, started)
+
+    def stream(self, request: LLMRequest) -> Iterator[str]:
+        try:
+            chunks = self._sync_client().chat.completions.create(**self._params(request), stream=True)
+            with chunks:
+                for chunk in chunks:
+                    if chunk.choices and (delta := chunk.choices[0].delta.content):
+                        yield delta
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    async def astream(self, request: LLMRequest) -> AsyncIterator[str]:
+        try:
+            chunks = await self._async_client().chat.completions.create(**self._params(request), stream=True)
+            async with chunks:
+                async for chunk in chunks:
+                    if chunk.choices and (delta := chunk.choices[0].delta.content):
+                        yield delta
+        except Exception as exc:
+            raise self._fail(exc) from exc

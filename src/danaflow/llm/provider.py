@@ -1,0 +1,119 @@
+"""The Provider protocol and the plain data that crosses it: requests, responses, usage, failures.
+
+Every backend (OpenAI-compatible servers, Anthropic, the embedded model) is an adapter behind this
+one protocol, so retries, caching, typed answers and accounting are written once, above it.
+Adapters translate their SDK's exceptions into ``ProviderFailure`` and never retry by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "LLMRequest",
+    "LLMResponse",
+    "Message",
+    "Provider",
+    "ProviderFailure",
+    "Usage",
+]
+
+Message = dict[str, str]
+"""A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one call (or a running total); 0 when the backend did not report them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """One call to a model, already resolved: no defaults are applied below this point."""
+
+    messages: tuple[Message, ...]
+    """The conversation, system message first when there is one."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    """Seconds for the whole HTTP exchange (the SDK's read timeout between stream chunks)."""
+    schema: dict[str, Any] | None = None
+    """A JSON schema with an object at its root; providers that support structured output honor it."""
+    schema_name: str = "answer"
+    choices: tuple[str, ...] | None = None
+    """The only acceptable answers (JSON texts), for bool/enum/Literal; a provider may score them."""
+
+
+@dataclass(frozen=True, slots=True)
+class LLMResponse:
+    """What a model answered: the text (JSON text for structured output) and its accounting."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    latency_s: float = 0.0
+    raw: Any = None
+    """The SDK's own response object (or the streamed chunks), for callers that need more."""
+    finish_reason: str | None = None
+
+
+class ProviderFailure(Exception):
+    """A provider call that failed; ``retryable`` tells the retry loop whether to try again.
+
+    Adapters raise it in place of their SDK's exceptions so that retry.py stays the only place
+    that knows the fault policy. It never reaches users: the retry loop turns it into LLMError.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        kind: str = "error",
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (Retry-After), when it said."""
+        self.kind = kind
+        """'status', 'timeout', 'connection', 'malformed' or 'error'."""
+
+    def describe(self) -> str:
+        if self.status is not None:
+            return f"HTTP {self.status}: {self.message}"
+        return f"{self.kind}: {self.message}"
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A model backend. ``name`` is the provider kind ('openai', 'anthropic', 'local', …)."""
+
+    name: str
+    model: str
+    supports_structured_output: bool
+
+    def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+    async def acomplete(self, request: LLMRequest) -> LLMResponse: ...
+
+    def stream(self, request: LLMRequest) -> Iterator[str]: ...
+
+    def astream(self, request: LLMRequest) -> AsyncIterator[str]: ...

@@ -1,0 +1,375 @@
+"""LLMResource: the one object the rest of danaflow uses to talk to a model.
+
+It holds a provider (resolved lazily from a spec, so constructing one is cheap and loads neither
+an SDK nor torch), default options, a response cache and the per-call accounting. It is the
+language's ``Reasoner`` (``reason``/``areason``), and offers typed ``generate`` and raw
+``complete``/``stream`` for nodes and strategies. Retries come from retry.py and typing from
+typed.py; this module only wires them together and records what happened.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from danaflow.errors import ConfigurationError
+
+from .cache import ResponseCache, cache_key
+from .config import configured_spec, resolve_provider
+from .provider import LLMRequest, LLMResponse, Message, Provider, Usage
+from .retry import (
+    RetryPolicy,
+    acall_with_retries,
+    aretrying_stream,
+    call_with_retries,
+    retrying_stream,
+)
+from .typed import agenerate_typed, generate_typed
+
+__all__ = ["CALL_OPTIONS", "CallRecord", "LLMResource", "default_llm"]
+
+CALL_OPTIONS = ("system", "temperature", "max_tokens", "model", "timeout", "max_reasks")
+"""The options ``reason()``, ``generate()``, ``complete()`` and ``stream()`` accept per call."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One model call as the resource saw it (all attempts together), for accounting and spans."""
+
+    provider: str
+    model: str
+    operation: str
+    """'complete' or 'stream'."""
+    latency_s: float
+    """Wall time including retries and their waits."""
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 1
+    cached: bool = False
+    error: str | None = None
+    started_at: float = 0.0
+    """``time.time()`` when the call began."""
+
+
+def _check_options(options: dict[str, Any], where: str) -> None:
+    for key in options:
+        if key not in CALL_OPTIONS:
+            raise ConfigurationError(f"unknown {where} option {key!r}: want one of {', '.join(CALL_OPTIONS)}")
+
+
+class LLMResource:
+    """A model plus defaults, a cache and accounting; registered as a resource under ``name``.
+
+    ``model`` is a spec (``openai:gpt-4o-mini``, ``local:smollm2`` …; see config.py); with neither
+    ``model`` nor ``provider`` the configured default is used, looked up on the first call.
+    ``cache``: None/False for no cache, True for an in-memory one, a path for a JSON Lines file
+    that replays across runs, or a ResponseCache. ``calls`` keeps the last ``max_records`` calls;
+    ``usage`` totals all of them; each ``on_call`` callback gets every CallRecord as it is made
+    (an exception in a callback propagates: accounting failures are not hidden).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        provider: Provider | None = None,
+        name: str = "llm",
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        cache: ResponseCache | bool | str | Path | None = None,
+        max_reasks: int = 2,
+        max_records: int = 10_000,
+    ):
+        if model is not None and provider is not None:
+            raise ConfigurationError("got both model= and provider=, want one of them")
+        self.name = name
+        self.system = system
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.max_reasks = max_reasks
+        if cache is True:
+            cache = ResponseCache()
+        elif isinstance(cache, (str, Path)):
+            cache = ResponseCache(cache)
+        self.cache: ResponseCache | None = cache or None
+        self.calls: deque[CallRecord] = deque(maxlen=max_records)
+        self.on_call: list[Callable[[CallRecord], None]] = []
+        self._spec = model
+        self._provider = provider
+        self._others: dict[str, Provider] = {}
+        self._usage = Usage()
+        self._lock = threading.Lock()
+
+    # ---- identity -----------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """The model spec in force (resolving the configured default if none was given)."""
+        if self._provider is not None:
+            return f"{self._provider.name}:{self._provider.model}"
+        if self._spec is None:
+            self._spec = configured_spec()[0]
+        return self._spec
+
+    @property
+    def provider(self) -> Provider:
+        """The provider, built on first use (this is where a missing API key is reported)."""
+        if self._provider is None:
+            with self._lock:
+                if self._provider is None:
+                    self._provider = resolve_provider(self.model, timeout=self.timeout)
+        return self._provider
+
+    @property
+    def usage(self) -> Usage:
+        """Token totals over every call made through this resource."""
+        return self._usage
+
+    def __repr__(self) -> str:
+        if self._provider is not None:
+            model = f"{self._provider.name}:{self._provider.model}"
+        else:
+            model = self._spec or "<default, resolved on first call>"
+        return f"LLMResource(name={self.name!r}, model={model!r}, calls={len(self.calls)})"
+
+    # ---- building requests --------------------------------------------------------------------
+    def _provider_for(self, spec: str | None) -> Provider:
+        if spec is None:
+            return self.provider
+        with self._lock:
+            if spec not in self._others:
+                self._others[spec] = resolve_provider(spec, timeout=self.timeout)
+            return self._others[spec]
+
+    def _request(self, messages: str | Sequence[Message], options: dict[str, Any]) -> LLMRequest:
+        if isinstance(messages, str):
+            msgs = [{"role": "user", "content": messages}]
+        else:
+            msgs = [dict(m) for m in messages]
+        system = options.get("system", self.system)
+        if system is not None and not any(m.get("role") == "system" for m in msgs):
+            msgs.insert(0, {"role": "system", "content": system})
+        return LLMRequest(
+            messages=tuple(msgs),
+            temperature=options.get("temperature", self.temperature),
+            max_tokens=options.get("max_tokens", self.max_tokens),
+            timeout=options.get("timeout", self.timeout),
+        )
+
+    def _record(self, record: CallRecord) -> None:
+        with self._lock:
+            self.calls.append(record)
+            self._usage = self._usage + record.usage
+        for callback in self.on_call:
+            callback(record)
+
+    @staticmethod
+    def _what(provider: Provider) -> str:
+        return f"{provider.name} model {provider.model}"
+
+    # ---- raw calls ----------------------------------------------------------------------------
+    def _complete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
+        started_at, t0 = time.time(), time.perf_counter()
+        key = cache_key(provider.name, provider.model, request) if self.cache is not None else None
+        if key is not None and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
+            self._record(
+                CallRecord(provider.name, provider.model, "complete", 0.0, cached=True, started_at=started_at)
+            )
+            return hit
+        try:
+            response, attempts = call_with_retries(
+                lambda: provider.complete(request), self.retry, self._what(provider)
+            )
+        except Exception as exc:
+            self._record(
+                CallRecord(
+                    provider.name,
+                    provider.model,
+                    "complete",
+                    time.perf_counter() - t0,
+                    attempts=getattr(exc, "attempts", 1),
+                    error=str(exc),
+                    started_at=started_at,
+                )
+            )
+            raise
+        if key is not None:
+            self.cache.put(key, response)  # type: ignore[union-attr]
+        self._record(
+            CallRecord(
+                provider.name,
+                provider.model,
+                "complete",
+                time.perf_counter() - t0,
+                response.usage,
+                attempts,
+                started_at=started_at,
+            )
+        )
+        return response
+
+    async def _acomplete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
+        started_at, t0 = time.time(), time.perf_counter()
+        key = cache_key(provider.name, provider.model, request) if self.cache is not None else None
+        if key is not None and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
+            self._record(
+                CallRecord(provider.name, provider.model, "complete", 0.0, cached=True, started_at=started_at)
+            )
+            return hit
+        try:
+            response, attempts = await acall_with_retries(
+                lambda: provider.acomplete(request), self.retry, self._what(provider)
+            )
+        except Exception as exc:
+            self._record(
+                CallRecord(
+                    provider.name,
+                    provider.model,
+                    "complete",
+                    time.perf_counter() - t0,
+                    attempts=getattr(exc, "attempts", 1),
+                    error=str(exc),
+                    started_at=started_at,
+                )
+            )
+            raise
+        if key is not None:
+            self.cache.put(key, response)  # type: ignore[union-attr]
+        self._record(
+            CallRecord(
+                provider.name,
+                provider.model,
+                "complete",
+                time.perf_counter() - t0,
+                response.usage,
+                attempts,
+                started_at=started_at,
+            )
+        )
+        return response
+
+    def complete(self, messages: str | Sequence[Message], **options: Any) -> LLMResponse:
+        """One raw chat call (a str is one user message); retried and recorded, not typed."""
+        _check_options(options, "complete()")
+        return self._complete_with(self._provider_for(options.get("model")), self._request(messages, options))
+
+    async def acomplete(self, messages: str | Sequence[Message], **options: Any) -> LLMResponse:
+        """The async twin of ``complete``."""
+        _check_options(options, "acomplete()")
+        return await self._acomplete_with(
+            self._provider_for(options.get("model")), self._request(messages, options)
+        )
+
+    def stream(self, messages: str | Sequence[Message], **options: Any) -> Iterator[str]:
+        """Yields text deltas as they arrive; retried only until the first delta."""
+        _check_options(options, "stream()")
+        provider = self._provider_for(options.get("model"))
+        request = self._request(messages, options)
+        started_at, t0, error = time.time(), time.perf_counter(), None
+        try:
+            yield from retrying_stream(lambda: provider.stream(request), self.retry, self._what(provider))
+        except Exception as exc:
+            error = str(exc)
+            raise
+        finally:
+            self._record(
+                CallRecord(
+                    provider.name,
+                    provider.model,
+                    "stream",
+                    time.perf_counter() - t0,
+                    error=error,
+                    started_at=started_at,
+                )
+            )
+
+    async def astream(self, messages: str | Sequence[Message], **options: Any) -> AsyncIterator[str]:
+        """The async twin of ``stream``."""
+        _check_options(options, "astream()")
+        provider = self._provider_for(options.get("model"))
+        request = self._request(messages, options)
+        started_at, t0, error = time.time(), time.perf_counter(), None
+        try:
+            async for delta in aretrying_stream(
+                lambda: provider.astream(request), self.retry, self._what(provider)
+            ):
+                yield delta
+        except Exception as exc:
+            error = str(exc)
+            raise
+        finally:
+            self._record(
+                CallRecord(
+                    provider.name,
+                    provider.model,
+                    "stream",
+                    time.perf_counter() - t0,
+                    error=error,
+                    started_at=started_at,
+                )
+            )
+
+    # ---- typed answers ------------------------------------------------------------------------
+    def generate(self, prompt: str | Sequence[Message], output_type: Any = str, **options: Any) -> Any:
+        """Asks ``prompt`` and returns a value of ``output_type`` (validated, re-asked on failure)."""
+        _check_options(options, "generate()")
+        provider = self._provider_for(options.get("model"))
+        return generate_typed(
+            lambda req: self._complete_with(provider, req),
+            self._request(prompt, options),
+            output_type,
+            native=provider.supports_structured_output,
+            max_reasks=options.get("max_reasks", self.max_reasks),
+        )
+
+    async def agenerate(self, prompt: str | Sequence[Message], output_type: Any = str, **options: Any) -> Any:
+        """The async twin of ``generate``."""
+        _check_options(options, "agenerate()")
+        provider = self._provider_for(options.get("model"))
+        return await agenerate_typed(
+            lambda req: self._acomplete_with(provider, req),
+            self._request(prompt, options),
+            output_type,
+            native=provider.supports_structured_output,
+            max_reasks=options.get("max_reasks", self.max_reasks),
+        )
+
+    def reason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
+        """The language's ``reason()``: None as ``desired_type`` means str.
+
+        ``__dana_desired_type`` is accepted as a keyword too, as Dana code may pass it.
+        """
+        if "__dana_desired_type" in options:
+            hinted = options.pop("__dana_desired_type")
+            desired_type = desired_type if desired_type is not None else hinted
+        _check_options(options, "reason()")
+        return self.generate(prompt, desired_type, **options)
+
+    async def areason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
+        """The async twin of ``reason``."""
+        if "__dana_desired_type" in options:
+            hinted = options.pop("__dana_desired_type")
+            desired_type = desired_type if desired_type is not None else hinted
+        _check_options(options, "areason()")
+        return await self.agenerate(prompt, desired_type, **options)
+
+
+_DEFAULTS: dict[str, LLMResource] = {}
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def default_llm() -> LLMResource:
+    """The process-wide LLMResource for the configured spec (one per distinct spec)."""
+    spec = configured_spec()[0]
+    with _DEFAULTS_LOCK:
+        if spec not in _DEFAULTS:
+            _DEFAULTS[spec] = LLMResource(model=spec)
+        return _DEFAULTS[spec]
