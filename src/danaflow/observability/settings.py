@@ -44,9 +44,7 @@ class ObservabilitySettings:
     def __post_init__(self) -> None:
         unknown = [e for e in self.exporters if e not in EXPORTERS]
         if unknown:
-            raise DanaflowError(
-                f"unknown span exporter {unknown[0]!r}: want one of {', '.join(EXPORTERS)}"
-            )
+            raise DanaflowError(f"unknown span exporter {unknown[0]!r}: want one of {', '.join(EXPORTERS)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ObservabilitySettings:

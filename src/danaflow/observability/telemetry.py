@@ -107,6 +107,22 @@ class Telemetry:
             _current_run_id.reset(run_token)
             _current.reset(token)
 
+    def bind(self) -> tuple[Any, Any]:
+        """Makes this telemetry current in the calling context; returns what ``unbind`` restores.
+
+        For hooks that start and end a run in two calls (``run_started`` / ``run_finished``) where a
+        ``with activate():`` block cannot span both; tasks created in between inherit it.
+        """
+        previous = (_current.get(), _current_run_id.get())
+        _current.set(self)
+        _current_run_id.set(self.run_id)
+        return previous
+
+    @staticmethod
+    def unbind(previous: tuple[Any, Any]) -> None:
+        _current.set(previous[0])
+        _current_run_id.set(previous[1])
+
     def span(
         self, kind: str, path: str | None = None, name: str | None = None, **attrs: Any
     ) -> AbstractContextManager[Span | NoopSpan]:

@@ -231,6 +231,30 @@ class RunTracer:
                     if self._open.get(path) is span:
                         del self._open[path]
 
+    def start_run_span(self, name: str | None = None, **attrs: Any) -> Span:
+        """Opens the run's root span without a ``with`` block (a run starts and ends in two hooks).
+
+        It is the fallback parent of every span that has no open ancestor path; it never becomes
+        the ambient current span, so nothing has to be reset in the task that started it.
+        """
+        attributes = {"danaflow.kind": "run", "danaflow.run_id": self.run_id}
+        attributes.update({k: v for k, v in ((k, _attr_value(v)) for k, v in attrs.items()) if v is not None})
+        otel_span = self._tracer.start_span(
+            name or f"run {self.run_id}", attributes=attributes, record_exception=False
+        )
+        self.run_span = Span(otel_span, None, self)
+        return self.run_span
+
+    def end_run_span(self, status: str, error: BaseException | None = None) -> None:
+        """Ends the run span with the run's final status (``completed`` is ok, ``failed`` an error)."""
+        span, self.run_span = self.run_span, None
+        if span is None:
+            return
+        if error is not None:
+            span.record_exception(error)
+        span.set_status({"completed": "ok", "failed": "error"}.get(status, status))
+        span._otel.end()
+
     def spans(self) -> list[SpanRecord]:
         """Finished spans held by the ``memory`` exporter (empty when it is not configured)."""
         memory: MemorySpanExporter | None = self.memory
