@@ -106,11 +106,11 @@ class InMemoryRun:
         self.run_id = run_id or f"mem_{uuid.uuid4().hex[:12]}"
         self.root_component_id = root_component_id
         self.event_bus = event_bus if event_bus is not None else EventBus()
-        self.public_state = public_state if isinstance(public_state, ScopeDict) else ScopeDict(
-            "public", public_state
+        self.public_state = (
+            public_state if isinstance(public_state, ScopeDict) else ScopeDict("public", public_state)
         )
-        self.system_state = system_state if isinstance(system_state, ScopeDict) else ScopeDict(
-            "system", system_state
+        self.system_state = (
+            system_state if isinstance(system_state, ScopeDict) else ScopeDict("system", system_state)
         )
         self.llm = llm
         self.allow_python_templates = allow_python_templates

@@ -1,0 +1,472 @@
+"""FlowRunner and AgentRunner: schedule a definition's components on asyncio and record results.
+
+The runner only schedules, awaits and emits: nodes do the work (blocking work in threads), the
+pure functions in ``_algo.py`` decide what is ready, and everything durable goes through the
+RunHooks the run provides (``InMemoryRun`` when there is none). A flow without connections runs
+its components in order; with connections it is a DAG whose independent components run
+concurrently. A failure with no on_error route fails the flow and skips its dependents; the
+flow's status is the truth. A chain runs inline without spawning tasks, which keeps the
+in-memory path lean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from danaflow.context.context import ExecutionContext
+from danaflow.context.result import ErrorInfo, NodeExecutionResult, NodeOutcome, Usage
+from danaflow.context.status import ExecutableTypeEnum, ExecutionStatusEnum
+from danaflow.errors import ComponentError, InputRequired
+from danaflow.template.engine import TemplateEngine
+
+from ._algo import DagState, flow_failed, initial_ready, settle
+from ._llm import DefaultReasoner
+from .definition import (
+    AgentDefinition,
+    ConditionalElement,
+    Element,
+    FlowDefinition,
+    FlowPlan,
+    ForEachElement,
+    NodeElement,
+    SubagentElement,
+    SubflowElement,
+)
+from .events import Event, EventBus, EventHandlerError, EventType
+from .hooks import InMemoryRun, RunHooks
+from .nodes.base import NodeFailedError
+
+__all__ = ["AgentRunner", "FlowRunner"]
+
+_S = ExecutionStatusEnum
+_T = ExecutableTypeEnum
+_COMPLETED, _FAILED, _SKIPPED, _WAITING = _S.completed, _S.failed, _S.skipped, _S.waiting_input
+_NODE_DONE = {_COMPLETED: EventType.node_completed, _FAILED: EventType.node_failed}
+_COMPONENT_DONE = {_COMPLETED: EventType.component_completed, _FAILED: EventType.component_failed}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Execution:
+    """The state of one run of a root definition: hooks, bus, and the node concurrency limit."""
+
+    __slots__ = ("bus", "hooks", "semaphore")
+
+    def __init__(self, hooks: RunHooks):
+        self.hooks = hooks
+        self.bus: EventBus = hooks.event_bus
+        self.semaphore = asyncio.Semaphore(max(1, int(getattr(hooks, "max_concurrency", 16) or 16)))
+
+    # ---- one component ---------------------------------------------------------------------
+    async def component(
+        self,
+        parent: ExecutionContext,
+        element: Element,
+        kind: ExecutableTypeEnum | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> NodeExecutionResult:
+        """Executes one component under ``parent`` and records its result there."""
+        kind = kind or element.kind
+        definition = getattr(element, "node", None) or getattr(element, "flow", None) or element
+        ctx = parent.create_child(kind, element.id, definition, variables=variables)
+        return await self.execute(ctx, element)
+
+    async def execute(self, ctx: ExecutionContext, element: Any) -> NodeExecutionResult:
+        hooks, bus, path = self.hooks, self.bus, ctx.path
+        kind = ctx.executable_type
+        parent = ctx.parent
+        reused = hooks.reuse(path)
+        if reused is not None:
+            result = reused.model_copy(update={"reused": True})
+            ctx.result = result
+            ctx.execution_status = result.execution_status
+            if parent is not None:
+                parent.set_result(ctx.component_id, result)
+            return result
+        is_node = kind is _T.node
+        ctx.execution_status = _S.running
+        hooks.component_started(path, ctx)
+        started = _now()
+        result: NodeExecutionResult
+        try:
+            if is_node and bus.has_handlers(EventType.node_started):
+                await bus.emit(Event(EventType.node_started, path, ctx.component_id, kind, ctx))
+            if bus.has_handlers(EventType.component_started):
+                await bus.emit(Event(EventType.component_started, path, ctx.component_id, kind, ctx))
+            with hooks.span(kind.value, path):
+                if is_node:
+                    result = await self.node_body(ctx, element)
+                    result.execution_status = _COMPLETED
+                else:
+                    result = await self.composite_body(ctx, element)
+        except InputRequired:
+            result = NodeExecutionResult(execution_status=_WAITING, input=ctx.node_input)
+        except NodeFailedError as exc:
+            result = NodeExecutionResult(
+                execution_status=_FAILED,
+                outcome=exc.outcome,
+                output=exc.output,
+                error=ErrorInfo.from_exception(exc, exc.path or path),
+            )
+        except Exception as exc:
+            error = ErrorInfo.from_exception(exc, getattr(exc, "path", None) or path)
+            result = NodeExecutionResult(execution_status=_FAILED, error=error)
+        result.component_id = ctx.component_id
+        result.path = path
+        result.executable_type = kind
+        if is_node:
+            result.node_type = getattr(element.node, "node_type", None)
+            if result.input is None:
+                result.input = ctx.node_input
+        result.started_at = started
+        result.finished_at = _now()
+        ctx.result = result
+        ctx.execution_status = result.execution_status
+        if parent is not None:
+            parent.set_result(ctx.component_id, result)
+        await self.emit_finished(ctx, result, is_node)
+        hooks.component_finished(path, ctx, result)
+        return result
+
+    async def emit_finished(self, ctx: ExecutionContext, result: NodeExecutionResult, is_node: bool) -> None:
+        bus = self.bus
+        status = result.execution_status
+        types = []
+        if is_node and status in _NODE_DONE:
+            types.append(_NODE_DONE[status])
+        if status in _COMPONENT_DONE:
+            types.append(_COMPONENT_DONE[status])
+        for event_type in types:
+            if not bus.has_handlers(event_type):
+                continue
+            try:
+                await bus.emit(
+                    Event(event_type, ctx.path, ctx.component_id, ctx.executable_type, ctx, result)
+                )
+            except EventHandlerError as exc:
+                # A handler that raises fails the component, visibly (never recorded as completed).
+                result.execution_status = _FAILED
+                result.error = ErrorInfo.from_exception(exc, ctx.path)
+                ctx.execution_status = _FAILED
+                return
+
+    async def node_body(self, ctx: ExecutionContext, element: NodeElement) -> NodeExecutionResult:
+        node = element.node
+        if node.input_required:
+            inputs = getattr(self.hooks, "inputs", None) or {}
+            if ctx.path in inputs:
+                ctx.node_input = inputs[ctx.path]
+            else:
+                event = Event(EventType.node_input_required, ctx.path, ctx.component_id, _T.node, ctx)
+                if self.bus.has_handlers(EventType.node_input_required):
+                    await self.bus.emit(event)
+                if not event.handled:
+                    raise InputRequired(ctx.path, getattr(node, "description", None))
+                ctx.node_input = event.input
+        async with self.semaphore:
+            result = await node.execute(ctx)
+        if not isinstance(result, NodeExecutionResult):
+            raise ComponentError(
+                f"{type(node).__name__}.execute returned {type(result).__name__}, want NodeExecutionResult",
+                path=ctx.path,
+            )
+        return result
+
+    async def composite_body(self, ctx: ExecutionContext, element: Any) -> NodeExecutionResult:
+        if isinstance(element, SubflowElement | FlowDefinition):
+            flow = element.flow if isinstance(element, SubflowElement) else element
+            return await self.flow_body(ctx, flow.compile())
+        if isinstance(element, SubagentElement | AgentDefinition):
+            agent = element.agent if isinstance(element, SubagentElement) else element
+            return await self.sequence(ctx, agent.elements)
+        if isinstance(element, ConditionalElement):
+            return await self.conditional(ctx, element)
+        if isinstance(element, ForEachElement):
+            return await self.for_each(ctx, element)
+        raise ComponentError(f"cannot execute {type(element).__name__}", path=ctx.path)
+
+    # ---- composites --------------------------------------------------------------------------
+    async def flow_body(self, ctx: ExecutionContext, plan: FlowPlan) -> NodeExecutionResult:
+        if plan.sequential:
+            return await self.sequence(ctx, plan.elements)
+        return await self.dag(ctx, plan)
+
+    async def sequence(self, ctx: ExecutionContext, elements: Any) -> NodeExecutionResult:
+        elements = list(elements)
+        for i, element in enumerate(elements):
+            result = await self.component(ctx, element)
+            status = result.execution_status
+            if status is _COMPLETED or status is _SKIPPED:
+                continue
+            if status is _FAILED:
+                for later in elements[i + 1 :]:
+                    self.skip(ctx, later, f"{element.id} failed")
+            failed = [element.id] if status is _FAILED else []
+            return self.summary(ctx, _WAITING if status is _WAITING else _FAILED, failed)
+        return self.summary(ctx, _COMPLETED, [])
+
+    async def dag(self, ctx: ExecutionContext, plan: FlowPlan) -> NodeExecutionResult:
+        state = DagState.start(plan)
+        ready = deque(initial_ready(plan))
+        finished: deque[tuple[int, NodeExecutionResult]] = deque()
+        failed: list[int] = []
+        waiting = False
+        running: set[asyncio.Task[None]] = set()
+        wakeup: list[asyncio.Future[None] | None] = [None]
+        loop = asyncio.get_running_loop()
+        elements = plan.elements
+
+        async def run_one(i: int) -> None:
+            result = await self.component(ctx, elements[i])
+            finished.append((i, result))
+            fut = wakeup[0]
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+        try:
+            while True:
+                if len(ready) == 1 and not running:
+                    i = ready.popleft()
+                    finished.append((i, await self.component(ctx, elements[i])))
+                else:
+                    while ready:
+                        task = loop.create_task(run_one(ready.popleft()))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                if not finished:
+                    if not running:
+                        break
+                    fut = wakeup[0] = loop.create_future()
+                    await fut
+                    wakeup[0] = None
+                    continue
+                while finished:
+                    i, result = finished.popleft()
+                    status = result.execution_status
+                    if status is _WAITING:
+                        waiting = True
+                        continue
+                    if status is _FAILED:
+                        failed.append(i)
+                    newly_ready, skipped = settle(plan, state, i, status is _COMPLETED)
+                    for j in skipped:
+                        self.skip(ctx, elements[j], f"an edge into {elements[j].id} was not taken")
+                    ready.extend(newly_ready)
+        finally:
+            for task in list(running):
+                task.cancel()
+        unrouted = flow_failed(plan, failed)
+        status = _WAITING if waiting else _FAILED if unrouted else _COMPLETED
+        return self.summary(ctx, status, [plan.ids[i] for i in unrouted])
+
+    async def conditional(self, ctx: ExecutionContext, element: ConditionalElement) -> NodeExecutionResult:
+        value = bool(evaluate_in(ctx, element.condition, f"{ctx.path} condition"))
+        branch, name = (element.then, "then") if value else (element.else_, "else")
+        if branch is None:
+            result = NodeExecutionResult(execution_status=_COMPLETED)
+        else:
+            result = await self.flow_body(ctx, branch.compile())
+        outcome = result.outcome or NodeOutcome()
+        result.outcome = NodeOutcome(
+            text=outcome.text, structured=outcome.structured, branch=name if branch is not None else None,
+            condition=value,
+        )
+        return result
+
+    async def for_each(self, ctx: ExecutionContext, element: ForEachElement) -> NodeExecutionResult:
+        items = evaluate_in(ctx, element.items, f"{ctx.path} items")
+        try:
+            items = list(items)
+        except TypeError:
+            raise ComponentError(
+                f"for_each items: got {type(items).__name__}, want a list or another iterable", path=ctx.path
+            ) from None
+        body = element.body
+
+        def iteration(i: int, item: Any) -> Any:
+            variables = {element.item_var: item, element.index_var: i}
+            child = ctx.create_child(_T.iteration, str(i), body, variables=variables)
+            return self.execute(child, body)
+
+        results: list[NodeExecutionResult] = []
+        if element.parallel and items:
+            limit = asyncio.Semaphore(element.max_concurrency or len(items))
+
+            async def limited(i: int, item: Any) -> NodeExecutionResult:
+                async with limit:
+                    return await iteration(i, item)
+
+            results = list(await asyncio.gather(*(limited(i, it) for i, it in enumerate(items))))
+        else:
+            for i, item in enumerate(items):
+                r = await iteration(i, item)
+                results.append(r)
+                if r.execution_status is not _COMPLETED:
+                    break
+        bad = [r for r in results if r.execution_status is not _COMPLETED]
+        status = _COMPLETED
+        if bad:
+            status = _WAITING if any(r.execution_status is _WAITING for r in bad) else _FAILED
+        summary = NodeExecutionResult(execution_status=status, usage=_total_usage(results))
+        summary._children = ctx.execution_results
+        outcomes = [r.outcome or NodeOutcome() for r in results]
+        summary.outcome = NodeOutcome(structured=[o.structured for o in outcomes], items=outcomes)
+        if status is _FAILED:
+            first = bad[0]
+            summary.error = _child_error(first, ctx.path)
+        return summary
+
+    # ---- bookkeeping -------------------------------------------------------------------------
+    def skip(self, ctx: ExecutionContext, element: Element, reason: str) -> None:
+        child = ctx.create_child(element.kind, element.id, None)
+        child.execution_status = _SKIPPED
+        result = NodeExecutionResult(
+            component_id=element.id,
+            path=child.path,
+            executable_type=element.kind,
+            execution_status=_SKIPPED,
+            outcome=NodeOutcome(text=None, reason=reason),
+        )
+        child.result = result
+        ctx.set_result(element.id, result)
+        self.hooks.component_finished(child.path, child, result)
+
+    def summary(
+        self, ctx: ExecutionContext, status: ExecutionStatusEnum, failed: list[str]
+    ) -> NodeExecutionResult:
+        """The record of a composite: its status, the last completed child's outcome, usage."""
+        children = ctx.execution_results
+        result = NodeExecutionResult(execution_status=status)
+        result._children = children
+        last = None
+        for r in reversed(children.values()):
+            if r.execution_status is _COMPLETED:
+                last = r
+                break
+        if last is not None and last.outcome is not None:
+            result.outcome = NodeOutcome(text=last.outcome.text, structured=last.outcome.structured)
+        result.usage = _total_usage(children.values())
+        if status is _FAILED and failed:
+            result.error = _child_error(children[failed[0]], ctx.path)
+        return result
+
+
+def evaluate_in(ctx: ExecutionContext, spec: Any, name: str) -> Any:
+    """Evaluates a condition or items spec: a callable of the context, a Dana expression or a
+    template string (anything with ``$``), or a literal value.
+    """
+    if callable(spec):
+        return spec(ctx)
+    if isinstance(spec, str):
+        template = spec if "$" in spec else f"$expr{{{spec}}}"
+        return TemplateEngine.evaluate(template, None, ctx, name=name)
+    return spec
+
+
+def _total_usage(results: Any) -> Usage | None:
+    total: Usage | None = None
+    for r in results:
+        if r.usage is not None:
+            total = r.usage if total is None else total + r.usage
+    return total
+
+
+def _child_error(child: NodeExecutionResult, path: str) -> ErrorInfo:
+    message = child.error.message if child.error is not None else "failed"
+    return ErrorInfo(
+        type="ComponentError",
+        message=f"{child.path or child.component_id} failed: {message}",
+        path=child.error.path if child.error is not None and child.error.path else child.path,
+        location=child.error.location if child.error is not None else None,
+    )
+
+
+# ---- public runners -----------------------------------------------------------------------------
+class _Runner:
+    def __init__(
+        self,
+        definition: FlowDefinition | AgentDefinition,
+        run_context: RunHooks | None = None,
+        *,
+        component_id: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ):
+        self.definition = definition
+        self.run_context: RunHooks = run_context if run_context is not None else InMemoryRun()
+        self.component_id = (
+            component_id
+            or getattr(self.run_context, "root_component_id", None)
+            or definition.id
+            or self._default_id
+        )
+        self.variables = dict(variables or {})
+        self.context: ExecutionContext | None = None
+        """The root ExecutionContext of the last run (for inspection after ``run()``)."""
+
+    _default_id = "flow"
+    _kind = _T.flow
+
+    def register_node_input_handler(self, handler: Any) -> Any:
+        return self.run_context.event_bus.register_node_input_handler(handler)
+
+    async def run(self) -> NodeExecutionResult:
+        """Validates the definition, runs it, emits ``run_completed`` and returns the root's record.
+
+        Definition problems raise FlowDefinitionError before anything executes; component failures
+        are in the returned record (``execution_status``, ``error``, ``get_result(id)``).
+        """
+        definition, hooks = self.definition, self.run_context
+        definition.validate()
+        if isinstance(definition, FlowDefinition):
+            definition.compile()
+        root = self.component_id
+        hooks.run_started(root, [root, *definition.component_paths(root)])
+        ctx = ExecutionContext(
+            self._kind, root, definition, None, hooks, variables={**definition.variables, **self.variables}
+        )
+        if getattr(hooks, "llm", None) is None:
+            ctx.sandbox.reasoner = DefaultReasoner.shared()
+        self.context = ctx
+        execution = _Execution(hooks)
+        result = await execution.execute(ctx, definition)
+        if hooks.event_bus.has_handlers(EventType.run_completed):
+            try:
+                event = Event(EventType.run_completed, root, root, self._kind, ctx, result)
+                await hooks.event_bus.emit(event)
+            except EventHandlerError as exc:
+                result.execution_status = _FAILED
+                result.error = ErrorInfo.from_exception(exc, root)
+                ctx.execution_status = _FAILED
+        hooks.run_finished(result)
+        return result
+
+
+class FlowRunner(_Runner):
+    """Runs a FlowDefinition: ``await FlowRunner(flow, run_context).run()``."""
+
+    _default_id = "flow"
+    _kind = _T.flow
+
+    def __init__(self, flow: FlowDefinition, run_context: RunHooks | None = None, **kw: Any):
+        if not isinstance(flow, FlowDefinition):
+            raise ComponentError(f"FlowRunner: got {type(flow).__name__}, want a FlowDefinition")
+        super().__init__(flow, run_context, **kw)
+
+
+class AgentRunner(_Runner):
+    """Runs an AgentDefinition (its flows and subagents in order)."""
+
+    _default_id = "agent"
+    _kind = _T.agent
+
+    def __init__(self, agent: AgentDefinition, run_context: RunHooks | None = None, **kw: Any):
+        if not isinstance(agent, AgentDefinition):
+            raise ComponentError(f"AgentRunner: got {type(agent).__name__}, want an AgentDefinition")
+        super().__init__(agent, run_context, **kw)
+
+
