@@ -100,7 +100,7 @@ class LLMResource:
             cache = ResponseCache()
         elif isinstance(cache, (str, Path)):
             cache = ResponseCache(cache)
-        self.cache: ResponseCache | None = cache or None
+        self.cache: ResponseCache | None = cache if isinstance(cache, ResponseCache) else None
         self.calls: deque[CallRecord] = deque(maxlen=max_records)
         self.on_call: list[Callable[[CallRecord], None]] = []
         self._spec = model
@@ -113,9 +113,9 @@ class LLMResource:
     @property
     def model(self) -> str:
         """The model spec in force (resolving the configured default if none was given)."""
-        if self._provider is not None:
-            return f"{self._provider.name}:{self._provider.model}"
         if self._spec is None:
+            if self._provider is not None:
+                return f"{self._provider.name}:{self._provider.model}"
             self._spec = configured_spec()[0]
         return self._spec
 
@@ -134,10 +134,12 @@ class LLMResource:
         return self._usage
 
     def __repr__(self) -> str:
-        if self._provider is not None:
+        if self._spec is not None:
+            model = self._spec
+        elif self._provider is not None:
             model = f"{self._provider.name}:{self._provider.model}"
         else:
-            model = self._spec or "<default, resolved on first call>"
+            model = "<default, resolved on first call>"
         return f"LLMResource(name={self.name!r}, model={model!r}, calls={len(self.calls)})"
 
     # ---- building requests --------------------------------------------------------------------

@@ -154,6 +154,7 @@ class FakeLLMServer:
         self._rules: list[_Rule] = []
         self._queue: list[Reply] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -265,6 +266,13 @@ class FakeLLMServer:
             self._queue.clear()
             self.requests.clear()
 
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> bool:
+        """Blocks until ``count`` requests have arrived (True), or ``timeout`` passes (False).
+
+        For tests that must act while a request is in flight (cancelling a hung call)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+
     @property
     def prompts(self) -> list[str]:
         return [r.prompt for r in self.requests]
@@ -303,6 +311,7 @@ class FakeLLMServer:
     def _next(self, req: RecordedRequest) -> _Fault | Reply:
         with self._lock:
             self.requests.append(req)
+            self._arrived.notify_all()
             if self._faults:
                 return self._faults.pop(0)
             for rule in self._rules:

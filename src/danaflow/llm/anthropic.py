@@ -1,0 +1,201 @@
+"""The adapter for Anthropic's Messages API, on the ``anthropic`` SDK (the ``anthropic`` extra).
+
+Anthropic has no response_format; a typed answer is asked for as a forced call of one tool whose
+input schema is the answer's schema, and the tool input comes back as the JSON text. System
+messages move to the API's ``system`` field. As with OpenAI, the SDK's own retries are off, and
+the SDK is imported only when the first client is built.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from danaflow.errors import ConfigurationError
+
+from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
+from .retry import parse_retry_after
+
+__all__ = ["AnthropicProvider", "translate_anthropic_error"]
+
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+DEFAULT_MAX_TOKENS = 1024
+"""The Messages API requires max_tokens; this is used when neither the call nor the resource set it."""
+
+
+def _sdk() -> Any:
+    try:
+        import anthropic
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the anthropic package is not installed: want `pip install 'danaflow[anthropic]'`"
+        ) from exc
+    return anthropic
+
+
+def translate_anthropic_error(exc: Exception) -> ProviderFailure | None:
+    """The ProviderFailure for an ``anthropic`` SDK exception, or None when it is not the SDK's."""
+    anthropic = _sdk()
+    if isinstance(exc, anthropic.APITimeoutError):
+        return ProviderFailure("the request timed out", retryable=True, kind="timeout")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return ProviderFailure(f"connection failed: {exc}", retryable=True, kind="connection")
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        body = getattr(exc, "body", None)
+        message = str(exc)
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            message = str(body["error"].get("message", message))
+        return ProviderFailure(
+            message,
+            status=status,
+            retryable=status in _RETRYABLE_STATUS or status >= 500,
+            retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
+            kind="status",
+        )
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return ProviderFailure(f"malformed response: {exc}", retryable=True, kind="malformed")
+    return None
+
+
+class AnthropicProvider:
+    """Messages API calls for ``model``; ``base_url`` None means Anthropic's own endpoint."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        structured_output: bool = True,
+        timeout: float = 60.0,
+    ):
+        self.name = "anthropic"
+        self.model = model
+        self.base_url = base_url
+        self.supports_structured_output = structured_output
+        self.timeout = timeout
+        self._api_key = api_key or "not-needed"
+        self._client: Any = None
+        self._aclient: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        return f"AnthropicProvider({self.model!r}{where})"
+
+    def _make(self, cls_name: str) -> Any:
+        cls = getattr(_sdk(), cls_name)
+        return cls(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
+
+    def _sync_client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make("Anthropic")
+        return self._client
+
+    def _async_client(self) -> Any:
+        if self._aclient is None:
+            with self._lock:
+                if self._aclient is None:
+                    self._aclient = self._make("AsyncAnthropic")
+        return self._aclient
+
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        system = "\n\n".join(m["content"] for m in request.messages if m.get("role") == "system")
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m for m in request.messages if m.get("role") != "system"],
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        }
+        if system:
+            params["system"] = system
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.timeout is not None:
+            params["timeout"] = request.timeout
+        if request.schema is not None and self.supports_structured_output:
+            params["tools"] = [
+                {
+                    "name": request.schema_name,
+                    "description": "Give your answer as this tool's input.",
+                    "input_schema": request.schema,
+                }
+            ]
+            params["tool_choice"] = {"type": "tool", "name": request.schema_name}
+        return params
+
+    def _response(self, resp: Any, started: float) -> LLMResponse:
+        content = getattr(resp, "content", None)
+        if content is None:
+            raise ProviderFailure("malformed response: no content", retryable=True, kind="malformed")
+        tool_inputs = [b.input for b in content if getattr(b, "type", "") == "tool_use"]
+        if tool_inputs:
+            text = json.dumps(tool_inputs[0])
+        else:
+            text = "".join(getattr(b, "text", "") for b in content if getattr(b, "type", "") == "text")
+        usage = resp.usage
+        return LLMResponse(
+            text=text,
+            usage=Usage(usage.input_tokens or 0, usage.output_tokens or 0) if usage else Usage(),
+            model=resp.model or self.model,
+            latency_s=time.perf_counter() - started,
+            raw=resp,
+            finish_reason=resp.stop_reason,
+        )
+
+    def _fail(self, exc: Exception) -> ProviderFailure:
+        failure = translate_anthropic_error(exc)
+        if failure is not None:
+            return failure
+        return ProviderFailure(f"malformed response: {exc}", retryable=True, kind="malformed")
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        try:
+            resp = self._sync_client().messages.create(**self._params(request))
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return self._response(resp, started)
+
+    async def acomplete(self, request: LLMRequest) -> LLMResponse:
+        started = time.perf_counter()
+        try:
+            resp = await self._async_client().messages.create(**self._params(request))
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return self._response(resp, started)
+
+    def stream(self, request: LLMRequest) -> Iterator[str]:
+        params = {k: v for k, v in self._params(request).items() if k not in ("tools", "tool_choice")}
+        try:
+            events = self._sync_client().messages.create(**params, stream=True)
+            with events:
+                for event in events:
+                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        yield event.delta.text
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    async def astream(self, request: LLMRequest) -> AsyncIterator[str]:
+        params = {k: v for k, v in self._params(request).items() if k not in ("tools", "tool_choice")}
+        try:
+            events = await self._async_client().messages.create(**params, stream=True)
+            async with events:
+                async for event in events:
+                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        yield event.delta.text
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
