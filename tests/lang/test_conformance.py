@@ -308,7 +308,7 @@ def test_reasoner_sees_desired_type_of_typed_caller() -> None:
     )
     outcome = run(src, ctx, print_sink=_quiet)
     assert outcome.error is None, outcome.error
-    (_, desired, _), = reasoner.calls
+    ((_, desired, _),) = reasoner.calls
     assert isinstance(desired, type) and issubclass(desired, pydantic.BaseModel)
     assert desired.__name__ == "Profile"
     p = ctx.get("local:p")
