@@ -208,7 +208,8 @@ def test_suite_is_big_enough() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_conformance(case: Case) -> None:
     ctx, _ = make_context()
-    outcome = run(case.source, ctx, filename=filename_for(case), timeout=30, print_sink=_quiet)
+    filename = filename_for(case)
+    outcome = run(case.source, ctx, filename=filename, timeout=30, print_sink=_quiet)
     info = describe(case, outcome)
     assert outcome.output == case.expected_output, info
     if case.error_regex is None:
@@ -220,6 +221,7 @@ def test_conformance(case: Case) -> None:
     assert not outcome.ok, info
     assert err.location is not None, info
     assert err.location.line == case.error_line, info
+    assert err.location.file == filename, info
     if isinstance(err, DanaSyntaxError):
         text = f"SyntaxError: {err.message}"
     else:

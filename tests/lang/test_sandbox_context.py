@@ -343,6 +343,19 @@ def test_undefined_name_error_has_location_and_state_before_it_is_kept() -> None
     assert not ctx.has("private:after")
 
 
+def test_same_source_on_two_contexts_is_independent() -> None:
+    # Code objects are cached by source hash; the state must still belong to each context.
+    program = "private:seen = private:seen + [public:tag]\ncount = len(private:seen)\n"
+    first = SandboxContext(initial_private_state={"seen": []}, initial_public_state={"tag": "a"})
+    second = SandboxContext(initial_private_state={"seen": ["x"]}, initial_public_state={"tag": "b"})
+    for ctx in (first, second, first):
+        outcome = run(program, ctx, print_sink=_quiet)
+        assert outcome.error is None, outcome.error
+    assert first.get("private:seen") == ["a", "a"]
+    assert second.get("private:seen") == ["x", "b"]
+    assert (first.get("count"), second.get("count")) == (2, 2)
+
+
 def test_context_default_is_created_when_none_given() -> None:
     outcome = run("private:x = 5\n", print_sink=_quiet)
     assert outcome.error is None, outcome.error
