@@ -1,1 +1,57 @@
-"""(filled in by its module)."""
+"""Flows and agents: definitions, node types, the runner and its events (DESIGN §5)."""
+
+from __future__ import annotations
+
+from danaflow.context.result import NodeExecutionResult, NodeOutcome
+from danaflow.context.status import ExecutableTypeEnum, ExecutionStatusEnum
+
+from .definition import AgentDefinition, FlowDefinition
+from .events import Event, EventBus, EventType
+from .hooks import InMemoryRun, RunHooks
+from .nodes import (
+    AIModelCallConfig,
+    AIModelNode,
+    AIModelNodeSettings,
+    CommandNode,
+    CommandNodeSettings,
+    DanaNode,
+    FileOperation,
+    FileOperationNode,
+    FileOperationNodeSettings,
+    FolderAnalysisOperation,
+    FolderAnalyzerNode,
+    FolderAnalyzerSettings,
+    Node,
+    PythonNode,
+)
+from .runner import AgentRunner, FlowRunner
+
+__all__ = [
+    "AIModelCallConfig",
+    "AIModelNode",
+    "AIModelNodeSettings",
+    "AgentDefinition",
+    "AgentRunner",
+    "CommandNode",
+    "CommandNodeSettings",
+    "DanaNode",
+    "Event",
+    "EventBus",
+    "EventType",
+    "ExecutableTypeEnum",
+    "ExecutionStatusEnum",
+    "FileOperation",
+    "FileOperationNode",
+    "FileOperationNodeSettings",
+    "FlowDefinition",
+    "FlowRunner",
+    "FolderAnalysisOperation",
+    "FolderAnalyzerNode",
+    "FolderAnalyzerSettings",
+    "InMemoryRun",
+    "Node",
+    "NodeExecutionResult",
+    "NodeOutcome",
+    "PythonNode",
+    "RunHooks",
+]

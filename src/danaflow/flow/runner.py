@@ -273,7 +273,9 @@ class _Execution:
             result = await self.flow_body(ctx, branch.compile())
         outcome = result.outcome or NodeOutcome()
         result.outcome = NodeOutcome(
-            text=outcome.text, structured=outcome.structured, branch=name if branch is not None else None,
+            text=outcome.text,
+            structured=outcome.structured,
+            branch=name if branch is not None else None,
             condition=value,
         )
         return result
@@ -468,5 +470,3 @@ class AgentRunner(_Runner):
         if not isinstance(agent, AgentDefinition):
             raise ComponentError(f"AgentRunner: got {type(agent).__name__}, want an AgentDefinition")
         super().__init__(agent, run_context, **kw)
-
-

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from danaflow.context.result import NodeExecutionResult, NodeOutcome, Usage
 from danaflow.context.status import ExecutableTypeEnum
-from danaflow.errors import ComponentError
+from danaflow.errors import ComponentError, Location
 
 if TYPE_CHECKING:
     from danaflow.context.context import ExecutionContext
@@ -25,11 +25,20 @@ class NodeFailedError(ComponentError):
     """A node failed; ``outcome``/``output`` keep what it produced before failing."""
 
     def __init__(
-        self, message: str, *, path: str | None = None, outcome: NodeOutcome | None = None, output: Any = None
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        outcome: NodeOutcome | None = None,
+        output: Any = None,
+        location: Location | None = None,
+        error_type: str | None = None,
     ):
-        super().__init__(message, path=path)
+        super().__init__(message, path=path, location=location)
         self.outcome = outcome
         self.output = output
+        self.error_type = error_type or type(self).__name__
+        """The name users see, e.g. the Dana error (``ZeroDivisionError``) that failed the node."""
 
 
 class Node:

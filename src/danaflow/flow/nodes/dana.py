@@ -1,0 +1,95 @@
+"""DanaNode: runs a Dana program in the node's ExecutionContext.
+
+The program sees the node's scopes: ``private:`` of the nearest agent and the run's ``public:``
+and ``system:`` (so its writes there are visible to later nodes), a fresh ``local:`` that starts
+with the component variables visible from the node, and the run's resources through ``use()``.
+Programs run in a worker thread (they are CPU-bound and may call ``reason()`` synchronously).
+Outcome: ``value`` (the last top-level expression statement's value) and ``text`` (what the
+program printed, or the value as text when it printed nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from danaflow.context.result import NodeExecutionResult, NodeOutcome
+from danaflow.errors import FlowDefinitionError
+from danaflow.template.engine import to_text
+
+from .base import Node, NodeFailedError
+
+if TYPE_CHECKING:
+    from danaflow.context.context import ExecutionContext
+
+__all__ = ["DanaNode"]
+
+
+class DanaNode(Node):
+    """``DanaNode(program="...")`` or ``DanaNode(path="prog.na")``."""
+
+    node_type = "dana"
+
+    def __init__(
+        self,
+        program: str | None = None,
+        *,
+        path: str | Path | None = None,
+        timeout: float | None = None,
+        max_steps: int | None = None,
+        **kw: Any,
+    ):
+        super().__init__(**kw)
+        if (program is None) == (path is None):
+            raise FlowDefinitionError("DanaNode: want exactly one of program= or path=")
+        self.program = program
+        self.path = Path(path) if path is not None else None
+        self.timeout = timeout
+        self.max_steps = max_steps
+
+    def source(self) -> tuple[str, str]:
+        """The program text and the file name errors should name."""
+        if self.path is not None:
+            return self.path.read_text(encoding="utf-8"), str(self.path)
+        assert self.program is not None
+        return self.program, "<dana node>"
+
+    async def execute(self, ctx: ExecutionContext) -> NodeExecutionResult:
+        from danaflow.lang.api import run  # deferred: the compiler loads lark
+
+        source, filename = self.source()
+        if self.program is not None:
+            filename = f"<{ctx.path}>"
+        sandbox = ctx.sandbox
+        for name, value in ctx.visible_variables().items():
+            if name.isidentifier() and not name.startswith("_"):
+                sandbox.local.setdefault(name, value)
+        printed: list[str] = []
+        outcome_ = await asyncio.to_thread(
+            run,
+            source,
+            sandbox,
+            filename=filename,
+            timeout=self.timeout,
+            max_steps=self.max_steps,
+            print_sink=printed.append,
+        )
+        output = "".join(printed)
+        value = outcome_.value
+        text = output if output else ("" if value is None else to_text(value))
+        outcome = NodeOutcome(text=text, structured=value, value=value, output=output)
+        if outcome_.error is not None:
+            err = outcome_.error
+            raise NodeFailedError(
+                getattr(err, "message", str(err)),
+                path=ctx.path,
+                outcome=outcome,
+                output=output,
+                location=getattr(err, "location", None),
+                error_type=getattr(err, "error_type", type(err).__name__),
+            )
+        return self.make_result(outcome, output=output)
+
+    def __repr__(self) -> str:
+        return f"DanaNode(path={str(self.path)!r})" if self.path else "DanaNode(program=...)"
