@@ -83,3 +83,11 @@ def test_unknown_previous_run():
     store = MemoryRunStore()
     with pytest.raises(RunError, match="cannot resume unknown run 'ghost'"):
         ResumePlan.load(store, "ghost", None)
+
+
+def test_for_each_iterations_match_the_static_pattern_exactly():
+    p = plan("a.loop.7.x")
+    p.check_paths(["a", "a.loop", "a.loop.*", "a.loop.*.x"])
+    with pytest.raises(RunError) as info:
+        plan("a.loop.seven.x").check_paths(["a", "a.loop", "a.loop.*", "a.loop.*.x"])
+    assert str(info.value).endswith("want one of a, a.f, a.f.n1, a.f.n2, a.f.n3, a.loop")

@@ -39,6 +39,17 @@ def unknown_path_error(what: str, path: str, valid: Iterable[str], run_id: str) 
     )
 
 
+def _matches_pattern(path: str, patterns: list[list[str]]) -> bool:
+    """Whether ``path`` is an iteration of a for_each path pattern (``loop.*.node`` ~ ``loop.3.node``)."""
+    parts = path.split(".")
+    for pattern in patterns:
+        if len(parts) == len(pattern) and all(
+            p == q or (q == "*" and p.isdigit()) for p, q in zip(parts, pattern, strict=True)
+        ):
+            return True
+    return False
+
+
 @dataclass
 class ResumePlan:
     """The previous run's records and the rule that picks which to reuse."""
@@ -72,12 +83,12 @@ class ResumePlan:
         ``known_paths`` are the paths the definition declares (the runner reports them); paths the
         previous run recorded (for_each iterations) count too. A miss raises RunError listing them.
         """
-        valid = set(self.records) | set(known_paths)
-        if self.start_path is not None and self.start_path not in valid:
-            raise unknown_path_error("resume path", self.start_path, valid, self.previous_run_id)
-        for path in inputs or {}:
-            if path not in valid:
-                raise unknown_path_error("input path", path, valid, self.previous_run_id)
+        known = list(known_paths)
+        valid = set(self.records) | {p for p in known if "*" not in p}
+        patterns = [p.split(".") for p in known if "*" in p]
+        for what, path in [("resume path", self.start_path), *(("input path", p) for p in inputs or {})]:
+            if path is not None and path not in valid and not _matches_pattern(path, patterns):
+                raise unknown_path_error(what, path, valid, self.previous_run_id)
         self._checked = True
 
     @property
