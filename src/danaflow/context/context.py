@@ -110,10 +110,13 @@ class ExecutionContext:
             sandbox = self.parent.sandbox.child(private=_as_state(AgentState, agent_state))
         elif sandbox is None:
             sandbox = SandboxContext()
-            sandbox.public = _as_state(WorldState, world_state if world_state is not None else
-                                       getattr(run, "public_state", None))
-            sandbox.system = _as_state(ExecutionState, execution_state if execution_state is not None else
-                                       getattr(run, "system_state", None))
+            sandbox.public = _as_state(
+                WorldState, world_state if world_state is not None else getattr(run, "public_state", None)
+            )
+            sandbox.system = _as_state(
+                ExecutionState,
+                execution_state if execution_state is not None else getattr(run, "system_state", None),
+            )
             sandbox.private = _as_state(AgentState, agent_state)
             reasoner = self.reasoning_llm if self.reasoning_llm is not None else getattr(run, "llm", None)
             if reasoner is not None:
@@ -353,7 +356,8 @@ _MISSING_VAR: Any = object()
 
 
 def _as_state(cls: type, value: Any) -> ScopeDict:
-    if isinstance(value, cls):
+    """The scope dict to install: a given ScopeDict (a run's shared scope) as it is, never a copy."""
+    if isinstance(value, ScopeDict):
         return value
     if isinstance(value, Mapping):
         return cls(dict(value))

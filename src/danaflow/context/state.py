@@ -25,6 +25,7 @@ from danaflow.lang.sandbox import ScopeDict
 __all__ = ["AgentState", "ExecutionState", "StateView", "WorldState"]
 
 _OWN_SLOTS = frozenset({"scope", "_lock"})
+_UNSET: Any = object()
 
 
 class StateView(ScopeDict):
@@ -64,12 +65,12 @@ class StateView(ScopeDict):
 
     # ---- attribute access --------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
-        try:
-            return dict.__getitem__(self, name)
-        except KeyError:
+        value = dict.get(self, name, _UNSET)
+        if value is _UNSET:
             raise AttributeError(
                 f"{type(self).__name__} has no field {name!r} ({self.scope}:{name} is not set)"
-            ) from None
+            )
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _OWN_SLOTS:

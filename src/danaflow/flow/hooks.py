@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from danaflow.context.state import ExecutionState, WorldState
 from danaflow.lang.sandbox import ScopeDict
 
 from .events import EventBus
@@ -107,10 +108,10 @@ class InMemoryRun:
         self.root_component_id = root_component_id
         self.event_bus = event_bus if event_bus is not None else EventBus()
         self.public_state = (
-            public_state if isinstance(public_state, ScopeDict) else ScopeDict("public", public_state)
+            public_state if isinstance(public_state, ScopeDict) else WorldState(public_state)
         )
         self.system_state = (
-            system_state if isinstance(system_state, ScopeDict) else ScopeDict("system", system_state)
+            system_state if isinstance(system_state, ScopeDict) else ExecutionState(system_state)
         )
         self.llm = llm
         self.allow_python_templates = allow_python_templates

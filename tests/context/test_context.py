@@ -1,0 +1,145 @@
+"""ExecutionContext: hierarchy, results, variables, paths, resources and scopes."""
+
+from __future__ import annotations
+
+import pytest
+
+from danaflow.context import (
+    AgentState,
+    ExecutableTypeEnum,
+    ExecutionContext,
+    ExecutionStatusEnum,
+    NodeExecutionResult,
+    NodeOutcome,
+    WorldState,
+)
+from danaflow.errors import ComponentError
+from danaflow.flow.hooks import InMemoryRun
+
+
+def _tree() -> tuple[ExecutionContext, ExecutionContext, ExecutionContext, ExecutionContext]:
+    agent = ExecutionContext(ExecutableTypeEnum.agent, "agent", variables={"who": "agent"})
+    flow = agent.create_child(ExecutableTypeEnum.flow, "flow1", variables={"task": "t1"})
+    node = flow.create_child(ExecutableTypeEnum.node, "node3")
+    sub = flow.create_child(ExecutableTypeEnum.subflow, "sub")
+    return agent, flow, node, sub
+
+
+def _done(cid: str, text: str) -> NodeExecutionResult:
+    return NodeExecutionResult(
+        component_id=cid, execution_status=ExecutionStatusEnum.completed, outcome=NodeOutcome(text=text)
+    )
+
+
+def test_paths_ids_and_initial_status():
+    agent, flow, node, _ = _tree()
+    assert node.path == "agent.flow1.node3"
+    assert node.parent is flow and flow.parent is agent
+    assert node.execution_status is ExecutionStatusEnum.pending
+    assert node.context_id != flow.context_id
+    assert flow.children["node3"] is node
+
+
+def test_results_are_found_among_siblings_then_ancestors():
+    agent, flow, node, sub = _tree()
+    flow.set_result("node1", _done("node1", "one"))
+    agent.set_result("early", _done("early", "from agent"))
+    assert node.get_result("node1").outcome.text == "one"
+    assert node.has_result("node1")
+    assert node.get_result("early").outcome.text == "from agent"
+    assert node.get_result("missing") is None
+    assert not node.has_result("missing")
+    sub_node = sub.create_child(ExecutableTypeEnum.node, "inner")
+    sub.set_result("inner", _done("inner", "deep"))
+    sub_node.result = sub.get_result("inner")
+    assert node.get_result("sub.inner").outcome.text == "deep"
+
+
+def test_get_context_variable_walks_parents_inner_wins():
+    agent, flow, node, _ = _tree()
+    assert node.get_context_variable("task") == "t1"
+    assert node.get_context_variable("who") == "agent"
+    flow.variables["who"] = "flow"
+    assert node.get_context_variable("who") == "flow"
+    assert node.get_context_variable("nope", default=7) == 7
+    with pytest.raises(ComponentError) as exc:
+        node.get_context_variable("nope")
+    assert "agent.flow1.node3" in str(exc.value) and "task" in str(exc.value)
+
+
+def test_global_context_is_searched_last():
+    ctx = ExecutionContext(global_context={"tenant": "acme"})
+    child = ctx.create_child(ExecutableTypeEnum.flow, "f", variables={"x": 1})
+    assert child.get_context_variable("tenant") == "acme"
+
+
+def test_get_context_by_path_relative_and_absolute():
+    agent, flow, node, sub = _tree()
+    assert node.get_context_by_path("flow1.node3") is node
+    assert node.get_context_by_path("agent.flow1.node3") is node
+    assert node.get_context_by_path("sub") is sub
+    with pytest.raises(ComponentError) as exc:
+        node.get_context_by_path("flow1.nothing")
+    assert "agent.flow1.node3" in str(exc.value)  # the known paths are listed
+
+
+def test_find_component_splits_component_path_from_attribute_path():
+    agent, flow, node, _ = _tree()
+    flow.set_result("code_generator", _done("code_generator", "x"))
+    found = node.find_component(["code_generator", "outcome", "structured", "files"])
+    assert found is not None
+    result, used = found
+    assert used == 1 and result.component_id == "code_generator"
+    assert node.find_component(["ghost"]) is None
+
+
+def test_scopes_private_per_agent_public_and_system_shared():
+    run = InMemoryRun()
+    agent = ExecutionContext(ExecutableTypeEnum.agent, "a", run_context=run)
+    flow = agent.create_child(ExecutableTypeEnum.flow, "f")
+    node = flow.create_child(ExecutableTypeEnum.node, "n")
+    sub_agent = flow.create_child(ExecutableTypeEnum.agent, "helper")
+    node.sandbox.set("private:step", 1)
+    node.sandbox.set("public:topic", "rust")
+    node.sandbox.set("local:tmp", 3)
+    assert agent.agent_state.step == 1  # private belongs to the nearest agent
+    assert "step" not in sub_agent.sandbox.private  # a subagent has its own
+    assert sub_agent.world_state["topic"] == "rust"  # public is shared per run
+    assert run.public_state["topic"] == "rust"
+    assert "tmp" not in flow.sandbox.local  # local is per component
+    assert isinstance(agent.agent_state, AgentState)
+
+
+def test_state_views_are_the_scope_dicts():
+    state = AgentState(current_step=0)
+    world = WorldState()
+    ctx = ExecutionContext(agent_state=state, world_state=world)
+    assert ctx.sandbox.private is state and ctx.sandbox.public is world
+    ctx.sandbox.set("private:current_step", 2)
+    assert ctx.agent_state.current_step == 2
+    state.update(current_step=3, plan="p")
+    assert ctx.sandbox.get("private:plan") == "p"
+
+
+def test_resources_walk_parents_then_the_run():
+    run = InMemoryRun(resources={"db": "run-db"})
+    root = ExecutionContext(run_context=run)
+    child = root.create_child(ExecutableTypeEnum.flow, "f")
+    root.register_resource("llm", "root-llm")
+    assert child.get_resource("llm") == "root-llm"
+    assert child.get_resource("db") == "run-db"
+    child.register_resource("llm", "child-llm")
+    assert child.get_resource("llm") == "child-llm" and root.get_resource("llm") == "root-llm"
+    assert child.sandbox.resources["db"] == "run-db"  # what Dana's use() reads
+    with pytest.raises(ComponentError, match="registered: db, llm"):
+        child.get_resource("nope")
+
+
+def test_planning_constructor_shape():
+    llm = object()
+    ctx = ExecutionContext(
+        planning_llm=llm, reasoning_llm=llm, agent_state=AgentState(), global_context={"k": 1}
+    )
+    assert ctx.planning_llm is llm and ctx.llm is llm
+    assert ctx.sandbox.reasoner is llm
+    assert ctx.execution_state is ctx.sandbox.system
