@@ -50,12 +50,16 @@ class FunctionRegistry:
     ) -> Callable[..., Any]:
         """Registers ``func`` as ``name``; returns ``func`` so it can serve as a decorator body."""
         if not name.isidentifier() or name.startswith("_"):
-            raise DanaflowError(f"cannot register function {name!r}: want an identifier not starting with '_'")
+            raise DanaflowError(
+                f"cannot register function {name!r}: want an identifier not starting with '_'"
+            )
         if not callable(func):
             raise DanaflowError(f"cannot register {name!r}: got {type(func).__name__}, want a callable")
         if not overwrite and name in self._functions:
             raise DanaflowError(f"function {name!r} is already registered")
-        self._functions[name] = RegisteredFunction(name, func, pass_context, description or (func.__doc__ or ""))
+        self._functions[name] = RegisteredFunction(
+            name, func, pass_context, description or (func.__doc__ or "")
+        )
         return func
 
     def function(self, name: str | None = None, *, pass_context: bool = False):

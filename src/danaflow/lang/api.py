@@ -1,0 +1,205 @@
+"""Running Dana: ``run()`` for programs, ``compile_expression()`` for templates.
+
+This is the language's own entry point; it needs an explicit ``reasoner`` on the context for
+``reason()``. ``danaflow.run`` (one layer up) is the same call with the default LLM wired in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from danaflow.errors import DanaflowError
+
+from .compiler import CompiledExpression as _Code
+from .compiler import compile_expression_code, compile_program
+from .limits import Watchdog
+from .report import register_source, to_dana_error
+from .runtime import Runtime
+from .sandbox import SandboxContext
+
+__all__ = ["CompiledExpression", "ExecutionOutcome", "check", "compile_expression", "run"]
+
+
+@dataclass
+class ExecutionOutcome:
+    """What a run produced. ``error`` is set instead of raising, so callers see partial output."""
+
+    value: Any
+    context: SandboxContext
+    output: str = ""
+    """Everything ``print()`` wrote."""
+    error: DanaflowError | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def raise_for_error(self) -> ExecutionOutcome:
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+def _read_source(source_or_path: str | Path, filename: str | None) -> tuple[str, str]:
+    if isinstance(source_or_path, Path) or (
+        isinstance(source_or_path, str)
+        and "\n" not in source_or_path
+        and source_or_path.strip().endswith(".na")
+    ):
+        path = Path(source_or_path)
+        try:
+            return path.read_text(encoding="utf-8"), filename or str(path)
+        except OSError as exc:
+            raise DanaflowError(
+                f"cannot read Dana program {str(path)!r}: {exc.strerror}", path=str(path)
+            ) from None
+    return str(source_or_path), filename or "<string>"
+
+
+def _search_paths(filename: str, extra: Iterable[str | Path]) -> tuple[Path, ...]:
+    paths = []
+    if not filename.startswith("<"):
+        paths.append(Path(filename).resolve().parent)
+    paths.extend(Path(p) for p in extra)
+    if not paths:
+        paths.append(Path.cwd())
+    return tuple(paths)
+
+
+def _execute(runtime: Runtime, source: str, filename: str, local: Mapping[str, Any]) -> Any:
+    program = compile_program(source, filename, steps=runtime.max_steps is not None)
+    register_source(filename, source)
+    g = runtime.program_globals(local)
+    exec(program.code, g)  # defines _dana_main in g; Dana code runs only when called below
+    return g["_dana_main"]()
+
+
+def execute_module(runtime: Runtime, path: Path) -> dict[str, Any]:
+    """Runs an imported .na module with the importing run's runtime; returns its top-level names."""
+    namespace: dict[str, Any] = {}
+    _execute(runtime, path.read_text(encoding="utf-8"), str(path), namespace)
+    return namespace
+
+
+def run(
+    source_or_path: str | Path,
+    context: SandboxContext | None = None,
+    *,
+    filename: str | None = None,
+    timeout: float | None = None,
+    max_steps: int | None = None,
+    print_sink: Callable[[str], None] | None = None,
+    search_paths: Iterable[str | Path] = (),
+) -> ExecutionOutcome:
+    """Runs a Dana program (source text or a .na path) against ``context``.
+
+    Never raises for a problem in the program: syntax errors, runtime errors, sandbox refusals and
+    exhausted limits come back in ``outcome.error`` with their Dana location. ``timeout`` is
+    wall-clock seconds; ``max_steps`` bounds loop iterations plus function calls.
+    """
+    ctx = context if context is not None else SandboxContext()
+    if print_sink is not None:
+        ctx.print_sink = print_sink
+    started = time.perf_counter()
+    try:
+        source, fname = _read_source(source_or_path, filename)
+    except DanaflowError as err:
+        return ExecutionOutcome(None, ctx, error=err)
+    runtime = Runtime(
+        ctx,
+        filename=fname,
+        max_steps=max_steps,
+        search_paths=_search_paths(fname, search_paths),
+        module_executor=execute_module,
+    )
+    value, error = None, None
+    try:
+        with Watchdog(timeout):
+            value = _execute(runtime, source, fname, ctx.local)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except DanaflowError as err:
+        error = to_dana_error(err, timeout=timeout, max_steps=max_steps)
+    except BaseException as exc:  # a Dana program's uncaught error, whatever its Python type
+        error = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
+    return ExecutionOutcome(
+        value, ctx, "".join(runtime.output), error, runtime.logs, time.perf_counter() - started
+    )
+
+
+def check(source_or_path: str | Path, *, filename: str | None = None) -> None:
+    """Parses and compiles only; raises DanaSyntaxError / SandboxError with the location."""
+    source, fname = _read_source(source_or_path, filename)
+    compile_program(source, fname)
+
+
+class CompiledExpression:
+    """A Dana expression compiled once and evaluated many times (templates)."""
+
+    def __init__(self, code: _Code):
+        self._code = code
+        self.source = code.source
+
+    def evaluate(self, names: Mapping[str, Any] | None = None, context: SandboxContext | None = None) -> Any:
+        """Evaluates with free names from ``names``, then the context's scopes, then builtins."""
+        ctx = context if context is not None else SandboxContext()
+        names = names if names is not None else {}
+        runtime = Runtime(ctx, filename=self._code.filename)
+        scopes = (ctx.local, ctx.private, ctx.public, ctx.system) if context is not None else ()
+
+        def lookup(name: str) -> Any:
+            try:
+                return names[name]
+            except KeyError:
+                pass
+            for scope in scopes:
+                if name in scope:
+                    return scope[name]
+            try:
+                return runtime.builtin(name)
+            except KeyError:
+                raise NameError(f"name {name!r} is not defined") from None
+
+        g = runtime.expression_globals(lookup)
+        register_source(self._code.filename, self.source)
+        exec(self._code.code, g)
+        try:
+            return g["_dana_expr"]()
+        except DanaflowError as err:
+            raise to_dana_error(err) from None
+        except Exception as exc:
+            raise to_dana_error(exc) from None
+
+    def __repr__(self) -> str:
+        return f"CompiledExpression({self.source!r})"
+
+
+def compile_expression(
+    source: str,
+    *,
+    filename: str = "<expr>",
+    line: int = 1,
+    col: int = 1,
+    mapping_attrs: bool = False,
+    internal_names: Iterable[str] = (),
+) -> CompiledExpression:
+    """Compiles one Dana expression; raises DanaSyntaxError / SandboxError with its position.
+
+    ``mapping_attrs`` makes ``a.b`` read key ``b`` of a mapping first (template semantics);
+    ``internal_names`` are ``_``-prefixed placeholders the caller supplies in ``names``.
+    """
+    code = compile_expression_code(
+        source,
+        filename=filename,
+        line=line,
+        col=col,
+        mapping_attrs=mapping_attrs,
+        internal_names=frozenset(internal_names),
+    )
+    return CompiledExpression(code)

@@ -1,0 +1,785 @@
+"""Compiles the Dana syntax tree to a Python code object.
+
+Each Dana construct becomes the Python ``ast`` that means the same thing, with the Dana line and
+column copied onto every node and ``filename`` set to the .na path, so Python's own tracebacks point
+at Dana source. The program body becomes a function (``_dana_main``) so top-level variables are fast
+locals and user functions close over them. Sandbox rules that can be checked statically (no ``_``
+names or attributes, no frame/generator internals) are enforced here; the rest is in runtime.py.
+Generated helper names all start with ``_``, which Dana source can never spell.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+from types import CodeType
+
+from danaflow.errors import DanaSyntaxError, Location, SandboxError
+
+from . import ast as na
+from .parser import parse, parse_expression
+from .resolve import bound_names, resolve_free_names
+
+__all__ = [
+    "BLOCKED_ATTRIBUTES",
+    "CompiledExpression",
+    "CompiledProgram",
+    "compile_expression_code",
+    "compile_program",
+]
+
+MAIN = "_dana_main"
+DESIRED_TYPE_KEY = "__dana_desired_type"
+ALLOWED_DUNDER_ATTRS = frozenset({"__name__", "__doc__"})
+BLOCKED_ATTRIBUTES = frozenset(
+    {
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "gi_running",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "ag_frame",
+        "ag_code",
+        "ag_await",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_back",
+        "f_code",
+        "f_trace",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "co_consts",
+        "func_globals",
+        "func_code",
+        "mro",
+        "im_func",
+        "im_self",
+        "im_class",
+    }
+)
+# Attributes whose value must go through the runtime (str.format can reach attributes).
+GUARDED_ATTRIBUTES = frozenset({"format", "format_map"})
+
+_BINOPS = {
+    "+": ast.Add,
+    "-": ast.Sub,
+    "*": ast.Mult,
+    "/": ast.Div,
+    "//": ast.FloorDiv,
+    "%": ast.Mod,
+    "@": ast.MatMult,
+    "**": ast.Pow,
+    "<<": ast.LShift,
+    ">>": ast.RShift,
+    "|": ast.BitOr,
+    "^": ast.BitXor,
+    "&": ast.BitAnd,
+}
+_UNARY = {"+": ast.UAdd, "-": ast.USub, "~": ast.Invert}
+_CMPOPS = {
+    "<": ast.Lt,
+    ">": ast.Gt,
+    "==": ast.Eq,
+    ">=": ast.GtE,
+    "<=": ast.LtE,
+    "!=": ast.NotEq,
+    "in": ast.In,
+    "not in": ast.NotIn,
+    "is": ast.Is,
+    "is not": ast.IsNot,
+}
+_SCOPE_DICTS = {"private": "_P", "public": "_U", "system": "_S"}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProgram:
+    """A compiled program: ``code`` defines ``_dana_main`` when executed in fresh globals."""
+
+    code: CodeType
+    filename: str
+    source: str
+    top_level_names: frozenset[str]
+    """Names the program body binds (loaded from, and saved back to, ``local:``)."""
+    counts_steps: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledExpression:
+    """A compiled expression: ``code`` defines ``_dana_expr``; free names go through ``_lk``."""
+
+    code: CodeType
+    source: str
+    filename: str
+
+
+def _is_internal(name: str) -> bool:
+    return name.startswith("_")
+
+
+class _Compiler:
+    """Translates one program or expression; ``steps`` adds step-budget checks."""
+
+    def __init__(
+        self,
+        filename: str,
+        *,
+        steps: bool = False,
+        expression_mode: bool = False,
+        mapping_attrs: bool = False,
+        internal_names: frozenset[str] = frozenset(),
+    ):
+        self.filename = filename
+        self.steps = steps
+        self.expression_mode = expression_mode
+        self.mapping_attrs = mapping_attrs
+        self.internal_names = internal_names
+        self._ids = itertools.count(1)
+        self.loop_depth = 0
+
+    # ---- helpers
+    def tmp(self, stem: str) -> str:
+        return f"_{stem}{next(self._ids)}"
+
+    def at(self, node: ast.AST, loc: Location) -> ast.AST:
+        node.lineno = loc.line or 1
+        node.col_offset = max(loc.col - 1, 0)
+        node.end_lineno = node.lineno
+        node.end_col_offset = node.col_offset + 1
+        return node
+
+    def refuse(self, message: str, loc: Location) -> SandboxError:
+        return SandboxError(message, location=loc, error_type="SandboxError")
+
+    def syntax(self, message: str, loc: Location) -> DanaSyntaxError:
+        return DanaSyntaxError(message, location=loc)
+
+    def check_name(self, name: str, loc: Location) -> None:
+        if name.startswith("_") and name not in self.internal_names:
+            raise self.refuse(f"name {name!r} is not allowed: names starting with '_' are reserved", loc)
+
+    def load(self, name: str, loc: Location) -> ast.Name:
+        return self.at(ast.Name(name, ast.Load()), loc)
+
+    def call(self, func: str, args: list[ast.expr], loc: Location, keywords=None) -> ast.Call:
+        return self.at(ast.Call(self.load(func, loc), args, keywords or []), loc)
+
+    def const(self, value, loc: Location) -> ast.Constant:
+        return self.at(ast.Constant(value), loc)
+
+    # ---- statements
+    def block(self, stmts) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in stmts:
+            r = self.stmt(s)
+            if isinstance(r, list):
+                out.extend(r)
+            else:
+                out.append(r)
+        return out or [ast.Pass()]
+
+    def stmt(self, s: na.Stmt):
+        method = getattr(self, f"s_{type(s).__name__}")
+        result = method(s)
+        for node in result if isinstance(result, list) else [result]:
+            if not hasattr(node, "lineno"):
+                self.at(node, s.loc)
+        return result
+
+    def s_ExprStmt(self, s: na.ExprStmt):
+        return ast.Expr(self.expr(s.value))
+
+    def target(self, t: na.Expr) -> ast.expr:
+        if isinstance(t, na.Name):
+            self.check_name(t.id, t.loc)
+            return self.at(ast.Name(t.id, ast.Store()), t.loc)
+        if isinstance(t, na.ScopedName):
+            self._check_scoped(t, store=True)
+            if t.scope == "local":
+                return self.at(ast.Name(t.name, ast.Store()), t.loc)
+            if t.scope == "system":
+                # Through a guard that refuses the runtime's reserved keys.
+                return self.at(
+                    ast.Subscript(self.load("_SW", t.loc), self.const(t.name, t.loc), ast.Store()), t.loc
+                )
+            return self.at(
+                ast.Subscript(
+                    self.load(_SCOPE_DICTS[t.scope], t.loc), self.const(t.name, t.loc), ast.Store()
+                ),
+                t.loc,
+            )
+        if isinstance(t, na.Attribute):
+            self._check_attr(t.attr, t.loc, store=True)
+            return self.at(ast.Attribute(self.expr(t.value), t.attr, ast.Store()), t.loc)
+        if isinstance(t, na.Subscript):
+            return self.at(ast.Subscript(self.expr(t.value), self.expr(t.index), ast.Store()), t.loc)
+        if isinstance(t, (na.Tuple, na.List)):
+            return self.at(ast.Tuple([self.target(e) for e in t.elts], ast.Store()), t.loc)
+        if isinstance(t, na.Starred):
+            return self.at(ast.Starred(self.target(t.value), ast.Store()), t.loc)
+        raise self.syntax(f"cannot assign to {_describe(t)}", t.loc)
+
+    def s_Assign(self, s: na.Assign):
+        return ast.Assign([self.target(t) for t in s.targets], self.expr(s.value))
+
+    def s_AnnAssign(self, s: na.AnnAssign):
+        target = self.target(s.target)
+        if s.value is None:
+            return ast.Pass()
+        value = self.expr(s.value)
+        if not isinstance(s.value, na.Call):
+            return ast.Assign([target], value)
+        # The annotation is the desired type of the call (reason() and typed user functions).
+        tok = self.tmp("dt")
+        push = self.at(
+            ast.Assign(
+                [self.at(ast.Name(tok, ast.Store()), s.loc)],
+                self.call("_push_desired", [self.expr(s.annotation)], s.loc),
+            ),
+            s.loc,
+        )
+        assign = self.at(ast.Assign([target], value), s.loc)
+        pop = self.at(ast.Expr(self.call("_pop_desired", [self.load(tok, s.loc)], s.loc)), s.loc)
+        return [push, self.at(ast.Try([assign], [], [], [pop]), s.loc)]
+
+    def s_AugAssign(self, s: na.AugAssign):
+        return ast.AugAssign(self.target(s.target), _BINOPS[s.op](), self.expr(s.value))
+
+    def s_Pass(self, s):
+        return ast.Pass()
+
+    def s_Break(self, s):
+        if not self.loop_depth:
+            raise self.syntax("'break' outside a loop", s.loc)
+        return ast.Break()
+
+    def s_Continue(self, s):
+        if not self.loop_depth:
+            raise self.syntax("'continue' outside a loop", s.loc)
+        return ast.Continue()
+
+    def s_Return(self, s: na.Return):
+        return ast.Return(self.expr(s.value) if s.value is not None else None)
+
+    def s_Raise(self, s: na.Raise):
+        return ast.Raise(self.expr(s.exc) if s.exc else None, self.expr(s.cause) if s.cause else None)
+
+    def s_Assert(self, s: na.Assert):
+        # Compiled as an explicit raise so `python -O` cannot strip Dana assertions.
+        args = [self.expr(s.msg)] if s.msg is not None else []
+        exc = self.call("AssertionError", args, s.loc)
+        test = self.at(ast.UnaryOp(ast.Not(), self.expr(s.test)), s.test.loc)
+        return ast.If(test, [self.at(ast.Raise(exc, None), s.loc)], [])
+
+    def s_Import(self, s: na.Import):
+        out = []
+        for dotted, alias in s.names:
+            for part in dotted.split("."):
+                self.check_name(part, s.loc)
+            bind = alias or dotted.split(".")[0]
+            if alias:
+                self.check_name(alias, s.loc)
+            value = self.call("_import", [self.const(dotted, s.loc), self.const(alias is None, s.loc)], s.loc)
+            out.append(self.at(ast.Assign([self.at(ast.Name(bind, ast.Store()), s.loc)], value), s.loc))
+        return out
+
+    def s_FromImport(self, s: na.FromImport):
+        for part in s.module.split("."):
+            self.check_name(part, s.loc)
+        mod = self.tmp("mod")
+        out = [
+            self.at(
+                ast.Assign(
+                    [self.at(ast.Name(mod, ast.Store()), s.loc)],
+                    self.call("_import", [self.const(s.module, s.loc), self.const(False, s.loc)], s.loc),
+                ),
+                s.loc,
+            )
+        ]
+        for name, alias in s.names:
+            self.check_name(name, s.loc)
+            if alias:
+                self.check_name(alias, s.loc)
+            value = self.call("_from_import", [self.load(mod, s.loc), self.const(name, s.loc)], s.loc)
+            out.append(
+                self.at(ast.Assign([self.at(ast.Name(alias or name, ast.Store()), s.loc)], value), s.loc)
+            )
+        return out
+
+    def s_If(self, s: na.If):
+        return ast.If(self.expr(s.test), self.block(s.body), self.block(s.orelse) if s.orelse else [])
+
+    def _loop_body(self, body, loc: Location) -> list[ast.stmt]:
+        self.loop_depth += 1
+        try:
+            stmts = self.block(body)
+        finally:
+            self.loop_depth -= 1
+        if self.steps:
+            stmts.insert(0, self.at(ast.Expr(self.call("_step", [], loc)), loc))
+        return stmts
+
+    def s_While(self, s: na.While):
+        return ast.While(
+            self.expr(s.test), self._loop_body(s.body, s.loc), self.block(s.orelse) if s.orelse else []
+        )
+
+    def s_For(self, s: na.For):
+        return ast.For(
+            self.target(s.target),
+            self.expr(s.iter),
+            self._loop_body(s.body, s.loc),
+            self.block(s.orelse) if s.orelse else [],
+        )
+
+    def s_Try(self, s: na.Try):
+        handlers = []
+        for h in s.handlers:
+            typ = self.expr(h.type) if h.type is not None else self.load("Exception", h.loc)
+            body = self.block(h.body)
+            name = None
+            if h.name:
+                self.check_name(h.name, h.loc)
+                # Bind through a temporary so `e` outlives the handler (Python would delete it).
+                name = self.tmp("exc")
+                keep = self.at(
+                    ast.Assign([self.at(ast.Name(h.name, ast.Store()), h.loc)], self.load(name, h.loc)), h.loc
+                )
+                body = [keep, *body]
+            handlers.append(self.at(ast.ExceptHandler(typ, name, body), h.loc))
+        return ast.Try(
+            self.block(s.body),
+            handlers,
+            self.block(s.orelse) if s.orelse else [],
+            self.block(s.finalbody) if s.finalbody else [],
+        )
+
+    def s_With(self, s: na.With):
+        items = [ast.withitem(self.expr(e), self.target(t) if t is not None else None) for e, t in s.items]
+        return ast.With(items, self.block(s.body))
+
+    # ---- functions
+    def arguments(self, params: tuple[na.Param, ...]) -> ast.arguments:
+        args, defaults, kwonly, kw_defaults = [], [], [], []
+        vararg = kwarg = None
+        for p in params:
+            self.check_name(p.name, p.loc)
+            a = self.at(ast.arg(p.name), p.loc)
+            if p.kind == "star":
+                vararg = a
+            elif p.kind == "starstar":
+                kwarg = a
+            elif vararg is not None:
+                kwonly.append(a)
+                kw_defaults.append(self.expr(p.default) if p.default is not None else None)
+            else:
+                if p.default is None and defaults:
+                    raise self.syntax(
+                        f"parameter {p.name!r} without a default follows one with a default", p.loc
+                    )
+                args.append(a)
+                if p.default is not None:
+                    defaults.append(self.expr(p.default))
+        return ast.arguments([], args, vararg, kwonly, kw_defaults, kwarg, defaults)
+
+    def _function(self, name: str, params, body: list[ast.stmt], loc: Location) -> ast.FunctionDef:
+        if self.steps:
+            body.insert(0, self.at(ast.Expr(self.call("_step", [], loc)), loc))
+        return self.at(ast.FunctionDef(name, self.arguments(params), body, [], None, None), loc)
+
+    def _with_receiver(self, name: str, receiver: na.Receiver | None, params, loc: Location):
+        if receiver is None:
+            return params
+        self.check_name(receiver.name, receiver.loc)
+        return (na.Param(receiver.name, "plain", receiver.type, None, loc=receiver.loc), *params)
+
+    def _bind_function(self, fn: ast.FunctionDef, name: str, receiver: na.Receiver | None, loc: Location):
+        if receiver is None:
+            return [fn]
+        attach = self.call(
+            "_receiver", [self.const(name, loc), self.expr(receiver.type), self.load(name, loc)], loc
+        )
+        return [fn, self.at(ast.Assign([self.at(ast.Name(name, ast.Store()), loc)], attach), loc)]
+
+    def s_FuncDef(self, s: na.FuncDef):
+        self.check_name(s.name, s.loc)
+        depth, self.loop_depth = self.loop_depth, 0
+        try:
+            body = self.block(s.body)
+        finally:
+            self.loop_depth = depth
+        params = self._with_receiver(s.name, s.receiver, s.params, s.loc)
+        fn = self._function(s.name, params, body, s.loc)
+        return self._bind_function(fn, s.name, s.receiver, s.loc)
+
+    def s_DeclFuncDef(self, s: na.DeclFuncDef):
+        self.check_name(s.name, s.loc)
+        params = self._with_receiver(s.name, s.receiver, s.params, s.loc)
+        stages = _pipeline_stages(s.value)
+        plain = [p for p in params if p.kind == "plain"]
+        value_name = self.tmp("v")
+        loc = s.loc
+        if len(params) == 1 and plain:
+            first_in = [self.load(plain[0].name, loc)]
+        else:
+            first_in = [
+                self.load(p.name, loc)
+                if p.kind == "plain"
+                else self.at(ast.Starred(self.load(p.name, loc), ast.Load()), loc)
+                for p in params
+                if p.kind != "starstar"
+            ]
+            first_in += []
+        body: list[ast.stmt] = []
+        current: list[ast.expr] = first_in
+        for stage in stages:
+            value = self._stage(stage, current)
+            body.append(
+                self.at(ast.Assign([self.at(ast.Name(value_name, ast.Store()), stage.loc)], value), stage.loc)
+            )
+            current = [self.load(value_name, stage.loc)]
+        body.append(self.at(ast.Return(self.load(value_name, loc)), loc))
+        fn = self._function(s.name, params, body, loc)
+        return self._bind_function(fn, s.name, s.receiver, loc)
+
+    def _stage(self, stage: na.Expr, inputs: list[ast.expr]) -> ast.expr:
+        """One pipeline stage applied to ``inputs`` (the previous stage's value)."""
+        loc = stage.loc
+        if isinstance(stage, na.List):
+            return self.at(ast.List([self._stage(e, inputs) for e in stage.elts], ast.Load()), loc)
+        if isinstance(stage, na.Call) and _has_pipe_value(stage):
+            if len(inputs) != 1:
+                raise self.syntax("'$$' needs a single value; this stage receives several arguments", loc)
+            self._pipe_value = inputs[0]
+            try:
+                return self.expr(stage)
+            finally:
+                self._pipe_value = None
+        if isinstance(stage, na.Call):
+            func = self.expr(stage.func)
+            args = [*inputs, *(self.expr(a) for a in stage.args)]
+            return self.at(ast.Call(func, args, [self.keyword(k) for k in stage.keywords]), loc)
+        return self.at(ast.Call(self.expr(stage), list(inputs), []), loc)
+
+    def _struct_fields(self, fields) -> ast.expr:
+        loc_keys, values = [], []
+        for f in fields:
+            self.check_name(f.name, f.loc)
+            default = self.expr(f.default) if f.default is not None else self.load("_NO_DEFAULT", f.loc)
+            loc_keys.append(self.const(f.name, f.loc))
+            values.append(self.at(ast.Tuple([self.expr(f.annotation), default], ast.Load()), f.loc))
+        return ast.Dict(loc_keys, values)
+
+    def s_StructDef(self, s: na.StructDef):
+        self.check_name(s.name, s.loc)
+        value = self.call(
+            "_struct",
+            [
+                self.const(s.name, s.loc),
+                self.at(self._struct_fields(s.fields), s.loc),
+                self.const(s.doc, s.loc),
+            ],
+            s.loc,
+        )
+        return ast.Assign([self.at(ast.Name(s.name, ast.Store()), s.loc)], value)
+
+    def s_InterfaceDef(self, s: na.InterfaceDef):
+        self.check_name(s.name, s.loc)
+        methods = self.at(ast.List([self.const(m.name, m.loc) for m in s.methods], ast.Load()), s.loc)
+        value = self.call(
+            "_interface",
+            [
+                self.const(s.name, s.loc),
+                self.at(self._struct_fields(s.fields), s.loc),
+                methods,
+                self.const(s.doc, s.loc),
+            ],
+            s.loc,
+        )
+        return ast.Assign([self.at(ast.Name(s.name, ast.Store()), s.loc)], value)
+
+    # ---- expressions
+    def expr(self, e: na.Expr) -> ast.expr:
+        node = getattr(self, f"e_{type(e).__name__}")(e)
+        if not hasattr(node, "lineno"):
+            self.at(node, e.loc)
+        return node
+
+    def e_Name(self, e: na.Name):
+        self.check_name(e.id, e.loc)
+        return ast.Name(e.id, ast.Load())
+
+    def _check_scoped(self, e: na.ScopedName, store: bool) -> None:
+        if not e.name.startswith("_"):
+            return
+        if not store and e.scope == "system" and e.name == DESIRED_TYPE_KEY:
+            return
+        raise self.refuse(f"{e.scope}:{e.name} is not allowed: names starting with '_' are reserved", e.loc)
+
+    def e_ScopedName(self, e: na.ScopedName):
+        self._check_scoped(e, store=False)
+        if e.scope == "local":
+            return ast.Name(e.name, ast.Load())
+        if e.scope == "system" and e.name == DESIRED_TYPE_KEY:
+            return self.call("_desired", [], e.loc)
+        return ast.Subscript(self.load(_SCOPE_DICTS[e.scope], e.loc), self.const(e.name, e.loc), ast.Load())
+
+    def e_Const(self, e: na.Const):
+        return ast.Constant(e.value)
+
+    def e_FString(self, e: na.FString):
+        values = []
+        for p in e.parts:
+            if isinstance(p, str):
+                values.append(self.const(p, e.loc))
+            else:
+                values.append(self.expr(p))
+        return ast.JoinedStr(values)
+
+    def e_FormattedValue(self, e: na.FormattedValue):
+        conv = {"r": 114, "s": 115, "a": 97}.get(e.conversion or "", -1)
+        spec = self.expr(e.spec) if e.spec is not None else None
+        return ast.FormattedValue(self.expr(e.value), conv, spec)
+
+    def e_Tuple(self, e):
+        return ast.Tuple([self.expr(x) for x in e.elts], ast.Load())
+
+    def e_List(self, e):
+        return ast.List([self.expr(x) for x in e.elts], ast.Load())
+
+    def e_Set(self, e):
+        return ast.Set([self.expr(x) for x in e.elts])
+
+    def e_Dict(self, e: na.Dict):
+        return ast.Dict(
+            [self.expr(k) if k is not None else None for k in e.keys], [self.expr(v) for v in e.values]
+        )
+
+    def e_Starred(self, e):
+        return ast.Starred(self.expr(e.value), ast.Load())
+
+    def comprehensions(self, gens) -> list[ast.comprehension]:
+        return [
+            ast.comprehension(self.target(g.target), self.expr(g.iter), [self.expr(c) for c in g.ifs], 0)
+            for g in gens
+        ]
+
+    def e_ListComp(self, e):
+        return ast.ListComp(self.expr(e.elt), self.comprehensions(e.generators))
+
+    def e_SetComp(self, e):
+        return ast.SetComp(self.expr(e.elt), self.comprehensions(e.generators))
+
+    def e_GenExp(self, e):
+        return ast.GeneratorExp(self.expr(e.elt), self.comprehensions(e.generators))
+
+    def e_DictComp(self, e):
+        return ast.DictComp(self.expr(e.key), self.expr(e.value), self.comprehensions(e.generators))
+
+    def e_BinOp(self, e: na.BinOp):
+        return ast.BinOp(self.expr(e.left), _BINOPS[e.op](), self.expr(e.right))
+
+    def e_UnaryOp(self, e: na.UnaryOp):
+        return ast.UnaryOp(_UNARY[e.op](), self.expr(e.operand))
+
+    def e_BoolOp(self, e: na.BoolOp):
+        return ast.BoolOp(ast.And() if e.op == "and" else ast.Or(), [self.expr(v) for v in e.values])
+
+    def e_Not(self, e):
+        return ast.UnaryOp(ast.Not(), self.expr(e.operand))
+
+    def e_Compare(self, e: na.Compare):
+        return ast.Compare(
+            self.expr(e.left), [_CMPOPS[o]() for o in e.ops], [self.expr(c) for c in e.comparators]
+        )
+
+    def e_IfExp(self, e):
+        return ast.IfExp(self.expr(e.test), self.expr(e.body), self.expr(e.orelse))
+
+    def e_Lambda(self, e: na.Lambda):
+        body = self.expr(e.body)
+        if self.steps:
+            # Count the call: evaluate _step() first, then the body (a tuple's last element).
+            body = self.at(
+                ast.Subscript(
+                    self.at(ast.Tuple([self.call("_step", [], e.loc), body], ast.Load()), e.loc),
+                    self.const(1, e.loc),
+                    ast.Load(),
+                ),
+                e.loc,
+            )
+        return ast.Lambda(self.arguments(e.params), body)
+
+    def keyword(self, k: na.Keyword) -> ast.keyword:
+        if k.name is not None and k.name != DESIRED_TYPE_KEY:
+            self.check_name(k.name, k.loc)
+        return self.at(ast.keyword(k.name, self.expr(k.value)), k.loc)
+
+    def e_Call(self, e: na.Call):
+        return ast.Call(
+            self.expr(e.func), [self.expr(a) for a in e.args], [self.keyword(k) for k in e.keywords]
+        )
+
+    def _check_attr(self, attr: str, loc: Location, store: bool = False) -> None:
+        if attr.startswith("_"):
+            if attr in ALLOWED_DUNDER_ATTRS and not store:
+                return
+            raise self.refuse(
+                f"attribute {attr!r} is not allowed: attributes starting with '_' are private", loc
+            )
+        if attr in BLOCKED_ATTRIBUTES:
+            raise self.refuse(f"attribute {attr!r} is not allowed in the sandbox", loc)
+
+    def e_Attribute(self, e: na.Attribute):
+        self._check_attr(e.attr, e.loc)
+        value = self.expr(e.value)
+        if self.mapping_attrs or e.attr in GUARDED_ATTRIBUTES:
+            helper = "_mattr" if self.mapping_attrs else "_attr"
+            return self.call(helper, [value, self.const(e.attr, e.loc)], e.loc)
+        return ast.Attribute(value, e.attr, ast.Load())
+
+    def e_Subscript(self, e: na.Subscript):
+        return ast.Subscript(self.expr(e.value), self.expr(e.index), ast.Load())
+
+    def e_Slice(self, e: na.Slice):
+        f = self.expr
+        return ast.Slice(
+            f(e.lower) if e.lower else None, f(e.upper) if e.upper else None, f(e.step) if e.step else None
+        )
+
+    _pipe_value: ast.expr | None = None
+
+    def e_PipeValue(self, e: na.PipeValue):
+        if self._pipe_value is None:
+            raise self.syntax("'$$' is only allowed in a pipeline stage of a declarative function", e.loc)
+        return self._pipe_value
+
+    # ---- programs
+    def program(self, prog: na.Program) -> tuple[ast.Module, frozenset[str]]:
+        body = list(prog.body)
+        stmts = self.block(body)
+        if body and isinstance(body[-1], na.ExprStmt) and isinstance(stmts[-1], ast.Expr):
+            last = stmts[-1]
+            stmts[-1] = self.at(ast.Return(last.value), body[-1].loc)
+        main = ast.FunctionDef(MAIN, ast.arguments([], [], None, [], [], None, []), stmts, [], None, None)
+        self.at(main, prog.loc)
+        top_names = frozenset(n for n in bound_names(main) if not _is_internal(n))
+        # Prologue: names the body binds start from local: (initial state, earlier REPL lines).
+        prologue = []
+        loc = prog.loc
+        for n in sorted(top_names):
+            test = self.at(ast.Compare(self.const(n, loc), [ast.In()], [self.load("_L", loc)]), loc)
+            load = self.at(ast.Subscript(self.load("_L", loc), self.const(n, loc), ast.Load()), loc)
+            prologue.append(
+                self.at(
+                    ast.If(
+                        test, [self.at(ast.Assign([self.at(ast.Name(n, ast.Store()), loc)], load), loc)], []
+                    ),
+                    loc,
+                )
+            )
+        sync = self.at(ast.Expr(self.call("_sync", [self.call("_locals", [], loc)], loc)), loc)
+        main.body = [*prologue, self.at(ast.Try(stmts, [], [], [sync]), loc)]
+        resolve_free_names(main, self._fallback, _is_internal)
+        module = ast.Module([main], [])
+        ast.fix_missing_locations(module)
+        return module, top_names
+
+    def _fallback(self, name: ast.Name) -> ast.expr:
+        """local: → private: → public: → system: → registry/builtins, for a non-lexical name."""
+        n = name.id
+        if self.expression_mode:
+            return ast.Call(ast.Name("_lk", ast.Load()), [ast.Constant(n)], [])
+        node: ast.expr = ast.Name(n, ast.Load())
+        for scope in ("_S", "_U", "_P", "_L"):
+            test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name(scope, ast.Load())])
+            node = ast.IfExp(
+                test, ast.Subscript(ast.Name(scope, ast.Load()), ast.Constant(n), ast.Load()), node
+            )
+        return node
+
+    def expression(self, e: na.Expr) -> ast.Module:
+        body = [self.at(ast.Return(self.expr(e)), e.loc)]
+        fn = ast.FunctionDef(
+            "_dana_expr", ast.arguments([], [], None, [], [], None, []), body, [], None, None
+        )
+        self.at(fn, e.loc)
+        resolve_free_names(fn, self._fallback, lambda n: _is_internal(n) and n not in self.internal_names)
+        module = ast.Module([fn], [])
+        ast.fix_missing_locations(module)
+        return module
+
+
+def _describe(e: na.Expr) -> str:
+    return {na.Call: "a function call", na.Const: "a literal", na.BinOp: "an operator expression"}.get(
+        type(e), "this expression"
+    )
+
+
+def _pipeline_stages(value: na.Expr) -> list[na.Expr]:
+    if isinstance(value, na.BinOp) and value.op == "|":
+        return [*_pipeline_stages(value.left), *_pipeline_stages(value.right)]
+    return [value]
+
+
+def _has_pipe_value(call: na.Call) -> bool:
+    return any(isinstance(a, na.PipeValue) for a in call.args) or any(
+        isinstance(k.value, na.PipeValue) for k in call.keywords
+    )
+
+
+_CACHE: OrderedDict[tuple, object] = OrderedDict()
+_CACHE_SIZE = 512
+
+
+def _cached(key: tuple, build):
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    value = build()
+    _CACHE[key] = value
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return value
+
+
+def compile_program(source: str, filename: str = "<string>", *, steps: bool = False) -> CompiledProgram:
+    """Parses and compiles a program; cached by (source hash, filename, steps)."""
+    digest = hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
+
+    def build() -> CompiledProgram:
+        tree = parse(source, filename)
+        module, top = _Compiler(filename, steps=steps).program(tree)
+        code = compile(module, filename, "exec", dont_inherit=True)
+        return CompiledProgram(code, filename, source, top, steps)
+
+    return _cached(("prog", digest, filename, steps), build)
+
+
+def compile_expression_code(
+    source: str,
+    *,
+    filename: str = "<expr>",
+    line: int = 1,
+    col: int = 1,
+    mapping_attrs: bool = False,
+    internal_names: frozenset[str] = frozenset(),
+) -> CompiledExpression:
+    """Compiles one expression whose free names are looked up through ``_lk`` at run time."""
+    key = ("expr", source, filename, line, col, mapping_attrs, internal_names)
+
+    def build() -> CompiledExpression:
+        tree = parse_expression(source, filename, line, col)
+        module = _Compiler(
+            filename, expression_mode=True, mapping_attrs=mapping_attrs, internal_names=internal_names
+        ).expression(tree)
+        return CompiledExpression(compile(module, filename, "exec", dont_inherit=True), source, filename)
+
+    return _cached(key, build)

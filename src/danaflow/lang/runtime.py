@@ -1,0 +1,301 @@
+"""What generated Dana code calls at run time, gathered into one run's globals.
+
+``Runtime`` builds the globals dict a compiled program executes in: the scope dicts, the builtins,
+the registry's functions and the ``_``-prefixed helpers the compiler emits (imports, structs,
+receivers, guarded attributes, desired type, step budget). One Runtime serves one top-level run
+and the .na modules it imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from danaflow.errors import SandboxError
+
+from . import structs
+from .builtins import DESIRED_TYPE, SAFE_BUILTINS, context_builtins, safe_format, safe_format_map
+from .sandbox import SandboxContext
+
+__all__ = [
+    "DEFAULT_PYTHON_MODULES",
+    "DanaModule",
+    "ModuleProxy",
+    "Runtime",
+    "StepLimitExceeded",
+    "TimeoutExpired",
+]
+
+DEFAULT_PYTHON_MODULES = frozenset(
+    {
+        "math",
+        "json",
+        "re",
+        "datetime",
+        "random",
+        "statistics",
+        "itertools",
+        "functools",
+        "collections",
+    }
+)
+
+
+class StepLimitExceeded(BaseException):  # noqa: N818 - a signal, not an error Dana code may catch
+    """Raised at a loop back-edge or call once the step budget is spent (uncatchable from Dana)."""
+
+
+class TimeoutExpired(BaseException):  # noqa: N818
+    """Raised asynchronously in the running thread when the wall-clock timeout passes."""
+
+
+class ModuleProxy:
+    """An allow-listed Python module as Dana sees it: public, non-module attributes only.
+
+    Without this, ``json.codecs.open`` or ``re.enum.sys`` would hand out modules that were never
+    allowed.
+    """
+
+    __slots__ = ("_allowed", "_module")
+
+    def __init__(self, module: types.ModuleType, allowed: frozenset[str]):
+        object.__setattr__(self, "_module", module)
+        object.__setattr__(self, "_allowed", allowed)
+
+    def __getattr__(self, name: str) -> Any:
+        module = object.__getattribute__(self, "_module")
+        if name.startswith("_"):
+            raise SandboxError(
+                f"attribute {name!r} of module {module.__name__} is not allowed", error_type="SandboxError"
+            )
+        try:
+            value = getattr(module, name)
+        except AttributeError:
+            raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}") from None
+        if isinstance(value, types.ModuleType):
+            allowed = object.__getattribute__(self, "_allowed")
+            if value.__name__ in allowed:
+                return ModuleProxy(value, allowed)
+            raise SandboxError(
+                f"{module.__name__}.{name} is a module that is not allowed in the sandbox",
+                error_type="SandboxError",
+            )
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise SandboxError("modules are read-only in Dana", error_type="SandboxError")
+
+    def __repr__(self) -> str:
+        return f"<module {object.__getattribute__(self, '_module').__name__}>"
+
+
+class DanaModule:
+    """An imported .na module: its top-level names, read-only."""
+
+    def __init__(self, name: str, path: str | None, namespace: Mapping[str, Any]):
+        self.__dict__["_name"] = name
+        self.__dict__["_path"] = path
+        self.__dict__.update({k: v for k, v in namespace.items() if not k.startswith("_")})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"module {self._name!r} is read-only")
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"module {self._name!r} has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return f"<dana module {self._name}>"
+
+
+class _SystemWriter:
+    """``system:x = v`` goes through here so the runtime's reserved keys stay read-only."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: SandboxContext):
+        self.ctx = ctx
+
+    def __getitem__(self, key: str) -> Any:
+        return self.ctx.system[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key.startswith("__") or key in self.ctx.reserved_system_keys:
+            raise SandboxError(
+                f"system:{key} is reserved by the runtime and read-only", error_type="SandboxError"
+            )
+        self.ctx.system[key] = value
+
+
+def _guarded_attr(obj: Any, name: str) -> Any:
+    """``x.format`` / ``x.format_map`` on strings use the formatter that refuses attribute access."""
+    if name == "format" and (obj is str or isinstance(obj, str)):
+        return safe_format if obj is str else lambda *a, **k: safe_format(obj, *a, **k)
+    if name == "format_map" and (obj is str or isinstance(obj, str)):
+        return safe_format_map if obj is str else lambda m: safe_format_map(obj, m)
+    return getattr(obj, name)
+
+
+def _mapping_attr(obj: Any, name: str) -> Any:
+    """Template semantics: ``a.b`` reads key "b" of a mapping when present, else the attribute."""
+    if isinstance(obj, Mapping) and name in obj:
+        return obj[name]
+    try:
+        return _guarded_attr(obj, name)
+    except AttributeError:
+        kind = "mapping" if isinstance(obj, Mapping) else type(obj).__name__
+        raise AttributeError(f"{kind} has no key or attribute {name!r}") from None
+
+
+def _push_desired(t: Any):
+    return DESIRED_TYPE.set(t)
+
+
+def _pop_desired(token) -> None:
+    DESIRED_TYPE.reset(token)
+
+
+class Runtime:
+    """The run-time state of one top-level run: scopes, limits, output, imports."""
+
+    def __init__(
+        self,
+        ctx: SandboxContext,
+        *,
+        filename: str,
+        max_steps: int | None = None,
+        search_paths: tuple[Path, ...] = (),
+        module_executor: Callable[[Runtime, Path], Mapping[str, Any]] | None = None,
+    ):
+        self.ctx = ctx
+        self._module_executor = module_executor
+        """Runs an imported .na file with this runtime and returns its top-level names."""
+        self.filename = filename
+        self.output: list[str] = []
+        self.logs: list[dict[str, Any]] = []
+        self.max_steps = max_steps
+        self._steps_left = [max_steps if max_steps is not None else 0]
+        self.search_paths = search_paths
+        self.allowed_modules = DEFAULT_PYTHON_MODULES | ctx.allow_python_modules
+        self.modules: dict[str, DanaModule] = {}
+        self._loading: set[str] = set()
+        self._receivers: dict[str, structs.ReceiverFunction] = {}
+        self._base = self._build_base()
+
+    # ---- the globals a program runs in
+    def _build_base(self) -> dict[str, Any]:
+        ctx = self.ctx
+        g: dict[str, Any] = dict(SAFE_BUILTINS)
+        g.update(context_builtins(ctx, self.output, self.logs))
+        for fn in ctx.registry:
+            g[fn.name] = (lambda f: lambda *a, **k: f(ctx, *a, **k))(fn.func) if fn.pass_context else fn.func
+        g.update(
+            {
+                "__builtins__": {},
+                "__name__": "dana",
+                "_P": ctx.private,
+                "_U": ctx.public,
+                "_S": ctx.system,
+                "_SW": _SystemWriter(ctx),
+                "_locals": locals,
+                "_push_desired": _push_desired,
+                "_pop_desired": _pop_desired,
+                "_desired": DESIRED_TYPE.get,
+                "_step": self._step,
+                "_import": self._import,
+                "_from_import": self._from_import,
+                "_struct": structs.make_struct,
+                "_interface": structs.make_interface,
+                "_receiver": self._receiver,
+                "_attr": _guarded_attr,
+                "_mattr": _mapping_attr,
+                "_NO_DEFAULT": structs.NO_DEFAULT,
+            }
+        )
+        return g
+
+    def program_globals(self, local: Mapping[str, Any]) -> dict[str, Any]:
+        g = dict(self._base)
+        g["_L"] = local
+
+        def sync(names: dict[str, Any]) -> None:
+            for k, v in names.items():
+                if not k.startswith("_"):
+                    local[k] = v
+
+        g["_sync"] = sync
+        return g
+
+    def expression_globals(self, lookup: Callable[[str], Any]) -> dict[str, Any]:
+        g = dict(self._base)
+        g["_lk"] = lookup
+        return g
+
+    def builtin(self, name: str) -> Any:
+        """A builtin or registered function by name; KeyError when there is none."""
+        if name.startswith("_"):
+            raise KeyError(name)
+        return self._base[name]
+
+    # ---- helpers called by generated code
+    def _step(self) -> None:
+        left = self._steps_left
+        left[0] -= 1
+        if left[0] < 0:
+            raise StepLimitExceeded()
+
+    def _receiver(self, name: str, annotation: Any, fn: Callable[..., Any]) -> structs.ReceiverFunction:
+        return structs.attach_receiver(self._receivers, name, annotation, fn)
+
+    def _from_import(self, module: Any, name: str) -> Any:
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            raise ImportError(f"cannot import name {name!r} from {module!r}") from None
+
+    def _find_dana_module(self, dotted: str) -> Path | None:
+        rel = Path(*dotted.split(".")).with_suffix(".na")
+        for base in self.search_paths:
+            candidate = base / rel
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _import(self, dotted: str, bind_top: bool) -> Any:
+        path = self._find_dana_module(dotted)
+        if path is not None:
+            module = self._load_dana_module(dotted, path)
+        elif dotted in self.allowed_modules:
+            module = ModuleProxy(importlib.import_module(dotted), self.allowed_modules)
+        else:
+            allowed = ", ".join(sorted(self.allowed_modules))
+            raise SandboxError(
+                f"import of {dotted!r} is not allowed: no {dotted.replace('.', '/')}.na next to the program, "
+                f"and Python modules are limited to: {allowed}",
+                error_type="SandboxError",
+            )
+        if bind_top and "." in dotted:
+            # `import a.b` binds `a`, whose attribute `b` is the module (Python's rule).
+            parts = dotted.split(".")
+            for name in reversed(parts[1:]):
+                module = DanaModule(name, None, {name: module})
+            return module
+        return module
+
+    def _load_dana_module(self, dotted: str, path: Path) -> DanaModule:
+        key = str(path.resolve())
+        if key in self.modules:
+            return self.modules[key]
+        if key in self._loading:
+            raise ImportError(f"circular import of {dotted!r} ({path})")
+        if self._module_executor is None:
+            raise ImportError(f"cannot import {dotted!r}: this runtime has no module loader")
+        self._loading.add(key)
+        try:
+            namespace = self._module_executor(self, path)
+        finally:
+            self._loading.discard(key)
+        module = self.modules[key] = DanaModule(dotted, str(path), namespace)
+        return module
