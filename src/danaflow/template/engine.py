@@ -272,9 +272,7 @@ class _Resolver:
                 value = getattr(value, attr)
             else:
                 at = ".".join(done) or "the value"
-                raise self.error(
-                    f"{at} ({type(value).__name__}) has no field {attr!r}", ref.offset, ref
-                )
+                raise self.error(f"{at} ({type(value).__name__}) has no field {attr!r}", ref.offset, ref)
             done.append(attr)
         if rest:
             value = self.compiled(f"_ref{rest}", ref, {"_ref": value})
@@ -306,7 +304,11 @@ class _Resolver:
         sandbox = self.ctx.sandbox if self.ctx is not None else None
         try:
             compiled = compile_expression(
-                source, filename=self.name, line=loc.line, col=loc.col, mapping_attrs=True,
+                source,
+                filename=self.name,
+                line=loc.line,
+                col=loc.col,
+                mapping_attrs=True,
                 internal_names=tuple(internal),
             )
             return compiled.evaluate(names, sandbox)
@@ -322,7 +324,8 @@ class _Resolver:
         if not allowed:
             raise self.error(
                 "Python expressions are off in this run: want allow_python_templates=True on the run",
-                ref.offset, ref,
+                ref.offset,
+                ref,
             )
         names = _Names(internal, self.variables, self.ctx)
         try:

@@ -87,9 +87,9 @@ def scan(template: str) -> tuple[Segment, ...]:
             buf.append("$")
             i = j + 1
             continue
-        if buf:
-            out.append(Text("".join(buf)))
-            buf = []
+        if text := "".join(buf):
+            out.append(Text(text))
+        buf = []
         ref, i = _scan_ref(template, j, m, nested=False)
         out.append(ref)
     if buf and (text := "".join(buf)):

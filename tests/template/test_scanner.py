@@ -1,0 +1,60 @@
+"""The template scanner: segments, balanced braces, string literals, escapes, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from danaflow.template.scanner import Ref, ScanError, Text, hier_refs, scan
+
+
+def test_plain_text_and_escapes():
+    assert scan("no refs") == (Text("no refs"),)
+    assert scan("cost: $$5") == (Text("cost: $5"),)
+    assert scan("$$var{x}") == (Text("$var{x}"),)  # an escaped $ starts no reference
+    assert scan("price $5 or $ alone") == (Text("price $5 or $ alone"),)
+
+
+def test_references_and_offsets():
+    segs = scan("a $var{x.y} b $hier{n.outcome.text}")
+    assert [type(s) for s in segs] == [Text, Ref, Text, Ref]
+    var, hier = segs[1], segs[3]
+    assert (var.kind, var.body, var.offset) == ("var", "x.y", 2)
+    assert hier.path() == (["n", "outcome", "text"], "")
+
+
+def test_expr_braces_balance_and_strings_are_respected():
+    (ref,) = scan('$expr{ {"a": "}"}["a"] }')
+    assert ref.kind == "expr"
+    assert ref.body == ' {"a": "}"}["a"] '
+    (ref,) = scan("$expr{'{' + \"}\" + '''}}'''}")
+    assert ref.body == "'{' + \"}\" + '''}}'''"
+
+
+def test_nested_refs_in_expr_become_parts():
+    (ref,) = scan("$expr{$hier{gen}.outcome.structured.items[$var{index}]}")
+    kinds = [p.kind if isinstance(p, Ref) else p for p in ref.parts]
+    assert kinds == ["hier", ".outcome.structured.items[", "var", "]"]
+    assert [r.body for r in hier_refs("x $hier{a.b} $expr{$hier{c} + 1}")] == ["a.b", "c"]
+
+
+def test_path_with_index_rest():
+    (ref,) = scan("$hier{gen.outcome.items[0].name}")
+    assert ref.path() == (["gen", "outcome", "items"], "[0].name")
+
+
+@pytest.mark.parametrize(
+    ("template", "message", "offset"),
+    [
+        ("ab $expr{1 + (2", "unterminated $expr", 3),
+        ("$var{x", "unterminated $var", 0),
+        ("x $vr{a}", "unknown reference $vr", 2),
+        ("$expr{'abc}", "unterminated string literal", 0),
+        ("$var{}", "want a dotted name", 0),
+        ("$expr{$expr{1}}", "cannot nest", 6),
+    ],
+)
+def test_scan_errors_say_what_and_where(template, message, offset):
+    with pytest.raises(ScanError) as exc:
+        scan(template)
+    assert message in exc.value.message
+    assert exc.value.offset == offset
