@@ -100,6 +100,8 @@ class DanaflowError(Exception):
 class DanaSyntaxError(DanaflowError, SyntaxError):
     """The source does not parse, or uses a construct the compiler refuses."""
 
+    error_type = "SyntaxError"
+
     def __init__(self, message: str, *, location: Location | None = None, path: str | None = None):
         DanaflowError.__init__(self, message, location=location, path=path)
         # SyntaxError's own fields, so tools that know SyntaxError still read a position.
@@ -108,7 +110,13 @@ class DanaSyntaxError(DanaflowError, SyntaxError):
             self.filename, self.lineno, self.offset = location.file, location.line, location.col
             self.text = location.source_line
 
-    __str__ = DanaflowError.__str__
+    def __str__(self) -> str:
+        head = f"SyntaxError: {self.message}"
+        if self.where:
+            head = f"{self.where}: {head}"
+        if self.location is not None and (excerpt := self.location.excerpt()):
+            return f"{head}\n{excerpt}"
+        return head
 
 
 class DanaRuntimeError(DanaflowError):

@@ -12,11 +12,11 @@ import functools
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import Indenter
 
-from danaflow.errors import DanaSyntaxError, DanaflowError, Location
+from danaflow.errors import DanaflowError, DanaSyntaxError, Location
 
 from . import ast as na
 
@@ -51,68 +51,69 @@ def _lark() -> Lark:
     )
 
 
-_TOKEN_NAMES = {
+_FRIENDLY = {
     "_NEWLINE": "newline",
-    "_INDENT": "indent",
-    "_DEDENT": "dedent",
+    "_INDENT": "an indented block",
+    "_DEDENT": "end of block",
     "$END": "end of input",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "LSQB": "'['",
-    "RSQB": "']'",
-    "LBRACE": "'{'",
-    "RBRACE": "'}'",
-    "COLON": "':'",
-    "COMMA": "','",
-    "EQUAL": "'='",
     "NAME": "name",
-    "DOT": "'.'",
+    "SCOPED_NAME": "scoped name",
+    "AUGOP": "augmented assignment",
+}
+_EXPRESSION_STARTS = {
+    "NAME",
+    "SCOPED_NAME",
+    "DEC_NUMBER",
+    "HEX_NUMBER",
+    "OCT_NUMBER",
+    "BIN_NUMBER",
+    "FLOAT_NUMBER",
+    "STRING",
+    "LONG_STRING",
+    "PIPE_VALUE",
+    "UNARY_OP",
+    "LPAR",
+    "LSQB",
+    "LBRACE",
+    "TRUE",
+    "FALSE",
+    "NULL",
+    "NONE",
+    "LAMBDA",
+    "NOT",
 }
 
 
 def _describe(token_type: str) -> str:
-    return _TOKEN_NAMES.get(token_type, token_type.lower() if token_type.isupper() else token_type)
+    if token_type in _FRIENDLY:
+        return _FRIENDLY[token_type]
+    try:
+        pattern = _lark().get_terminal(token_type).pattern
+    except KeyError:
+        return token_type.lower()
+    if pattern.type == "str":
+        return repr(pattern.value)
+    return token_type.lower().replace("_", " ")
 
 
 def _want(expected: set[str]) -> str:
-    names = sorted({_describe(t) for t in expected})
-    if "expression" not in names and ({"name", "dec_number", "string"} & set(names)):
-        names = [
-            "expression",
-            *[
-                n
-                for n in names
-                if n
-                not in {
-                    "name",
-                    "dec_number",
-                    "string",
-                    "float_number",
-                    "hex_number",
-                    "oct_number",
-                    "bin_number",
-                    "long_string",
-                    "scoped_name",
-                    "pipe_value",
-                    "unary_op",
-                    "'('",
-                    "'['",
-                    "'{'",
-                    "true",
-                    "false",
-                    "null",
-                    "none",
-                    '"true"',
-                    '"false"',
-                    '"none"',
-                    "lambda",
-                    "not",
-                }
-            ],
-        ]
-    if len(names) > 6:
-        names = [*names[:6], "…"]
-    return ", ".join(names)
+    names = set()
+    collapse = len(expected & _EXPRESSION_STARTS) >= 3
+    for t in expected:
+        desc = _describe(t)
+        if (
+            (collapse
+            and t in _EXPRESSION_STARTS)
+            or (collapse
+            and desc
+            in ("'True'", "'False'", "'None'", "'true'", "'false'", "'null'", "'none'", "'lambda'", "'not'"))
+        ):
+            desc = "expression"
+        names.add(desc)
+    ordered = sorted(names, key=lambda n: (n != "expression", n))
+    if len(ordered) > 6:
+        ordered = [*ordered[:6], "…"]
+    return ", ".join(ordered)
 
 
 def _syntax_error(

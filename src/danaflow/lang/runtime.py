@@ -16,7 +16,6 @@ from typing import Any
 
 from danaflow.errors import SandboxError
 
-from . import structs
 from .builtins import DESIRED_TYPE, SAFE_BUILTINS, context_builtins, safe_format, safe_format_map
 from .sandbox import SandboxContext
 
@@ -44,11 +43,11 @@ DEFAULT_PYTHON_MODULES = frozenset(
 )
 
 
-class StepLimitExceeded(BaseException):  # noqa: N818 - a signal, not an error Dana code may catch
+class StepLimitExceeded(BaseException):
     """Raised at a loop back-edge or call once the step budget is spent (uncatchable from Dana)."""
 
 
-class TimeoutExpired(BaseException):  # noqa: N818
+class TimeoutExpired(BaseException):
     """Raised asynchronously in the running thread when the wall-clock timeout passes."""
 
 
@@ -149,6 +148,29 @@ def _mapping_attr(obj: Any, name: str) -> Any:
         raise AttributeError(f"{kind} has no key or attribute {name!r}") from None
 
 
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+"""Marks a struct field without a default."""
+
+
+def _make_struct(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
+    from . import structs  # deferred: pydantic costs ~100 ms of start-up, and most programs need none
+
+    return structs.make_struct(name, fields, doc)
+
+
+def _make_interface(
+    name: str, fields: dict[str, tuple[Any, Any]], methods: list[str], doc: str | None
+) -> type:
+    from . import structs
+
+    return structs.make_interface(name, fields, methods, doc)
+
+
 def _push_desired(t: Any):
     return DESIRED_TYPE.set(t)
 
@@ -181,7 +203,7 @@ class Runtime:
         self.allowed_modules = DEFAULT_PYTHON_MODULES | ctx.allow_python_modules
         self.modules: dict[str, DanaModule] = {}
         self._loading: set[str] = set()
-        self._receivers: dict[str, structs.ReceiverFunction] = {}
+        self._receivers: dict[str, Any] = {}
         self._base = self._build_base()
 
     # ---- the globals a program runs in
@@ -206,12 +228,12 @@ class Runtime:
                 "_step": self._step,
                 "_import": self._import,
                 "_from_import": self._from_import,
-                "_struct": structs.make_struct,
-                "_interface": structs.make_interface,
+                "_struct": _make_struct,
+                "_interface": _make_interface,
                 "_receiver": self._receiver,
                 "_attr": _guarded_attr,
                 "_mattr": _mapping_attr,
-                "_NO_DEFAULT": structs.NO_DEFAULT,
+                "_NO_DEFAULT": NO_DEFAULT,
             }
         )
         return g
@@ -246,7 +268,9 @@ class Runtime:
         if left[0] < 0:
             raise StepLimitExceeded()
 
-    def _receiver(self, name: str, annotation: Any, fn: Callable[..., Any]) -> structs.ReceiverFunction:
+    def _receiver(self, name: str, annotation: Any, fn: Callable[..., Any]) -> Any:
+        from . import structs  # pydantic loads only for programs that use structs
+
         return structs.attach_receiver(self._receivers, name, annotation, fn)
 
     def _from_import(self, module: Any, name: str) -> Any:

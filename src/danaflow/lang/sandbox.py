@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from danaflow.errors import DanaNameError, DanaflowError
+from danaflow.errors import DanaflowError, DanaNameError
 
 from .registry import FunctionRegistry
 

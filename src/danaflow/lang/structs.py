@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from .runtime import NO_DEFAULT
+
 __all__ = [
     "NO_DEFAULT",
     "DanaInterface",
@@ -27,12 +29,6 @@ __all__ = [
 ]
 
 
-class _NoDefault:
-    def __repr__(self) -> str:
-        return "NO_DEFAULT"
-
-
-NO_DEFAULT: Any = _NoDefault()
 _SIMPLE = (int, str, float, bool)
 _FAST_FIELDS: dict[type, dict[str, type]] = {}
 
