@@ -277,7 +277,7 @@ def instruction(spec: OutputSpec, native: bool) -> str | None:
     """What to append to the prompt so the model answers in a parseable form."""
     if spec.kind == "str":
         return None
-    if native:
+    if native and spec.kind not in ("bool", "choice"):
         return "Reply with JSON only."
     if spec.kind == "json":
         schema = json.dumps(spec.schema, separators=(",", ":"))

