@@ -20,6 +20,7 @@ from danaflow.errors import DanaflowError, SandboxError
 from .sandbox import SandboxContext
 
 __all__ = [
+    "BUILTIN_NAMES",
     "DESIRED_TYPE",
     "SAFE_BUILTINS",
     "context_builtins",
@@ -153,6 +154,11 @@ SAFE_BUILTINS: dict[str, Any] = {
     **{e.__name__: e for e in _EXCEPTIONS},
     "type": _type,
 }
+
+
+CONTEXT_BUILTIN_NAMES = frozenset({"print", "log", "log_level", "reason", "use", "cast"})
+BUILTIN_NAMES = frozenset(SAFE_BUILTINS) | CONTEXT_BUILTIN_NAMES
+"""Names every run defines; the compiler resolves them without consulting the scopes."""
 
 
 def _cast(target: Any, value: Any, /) -> Any:

@@ -20,6 +20,7 @@ from types import CodeType
 from danaflow.errors import DanaSyntaxError, Location, SandboxError
 
 from . import ast as na
+from .builtins import BUILTIN_NAMES
 from .parser import parse, parse_expression
 from .resolve import bound_names, resolve_free_names
 
@@ -692,17 +693,27 @@ class _Compiler:
         return module, top_names
 
     def _fallback(self, name: ast.Name) -> ast.expr:
-        """local: → private: → public: → system: → registry/builtins, for a non-lexical name."""
+        """The load of a name that is not lexically bound.
+
+        Builtins (and registered functions) come first, then ``local:`` (the program's top-level
+        state), ``private:``, ``public:``, ``system:``. Builtins before state is deliberate: data
+        keys such as ``type``, ``filter`` or ``sum`` are common in state, and must not silently
+        replace the builtin; ``private:type`` still reads the state.
+        """
         n = name.id
         if self.expression_mode:
             return ast.Call(ast.Name("_lk", ast.Load()), [ast.Constant(n)], [])
-        node: ast.expr = ast.Name(n, ast.Load())
+        if n in BUILTIN_NAMES:
+            return ast.Name(n, ast.Load())
+        node: ast.expr = ast.Call(ast.Name("_undefined", ast.Load()), [ast.Constant(n)], [])
         for scope in ("_S", "_U", "_P", "_L"):
             test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name(scope, ast.Load())])
             node = ast.IfExp(
                 test, ast.Subscript(ast.Name(scope, ast.Load()), ast.Constant(n), ast.Load()), node
             )
-        return node
+        # Registered functions live in the run's globals (_G) with the builtins.
+        test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name("_G", ast.Load())])
+        return ast.IfExp(test, ast.Name(n, ast.Load()), node)
 
     def expression(self, e: na.Expr) -> ast.Module:
         body = [self.at(ast.Return(self.expr(e)), e.loc)]

@@ -101,12 +101,10 @@ def _want(expected: set[str]) -> str:
     collapse = len(expected & _EXPRESSION_STARTS) >= 3
     for t in expected:
         desc = _describe(t)
-        if (
-            (collapse
-            and t in _EXPRESSION_STARTS)
-            or (collapse
+        if (collapse and t in _EXPRESSION_STARTS) or (
+            collapse
             and desc
-            in ("'True'", "'False'", "'None'", "'true'", "'false'", "'null'", "'none'", "'lambda'", "'not'"))
+            in ("'True'", "'False'", "'None'", "'true'", "'false'", "'null'", "'none'", "'lambda'", "'not'")
         ):
             desc = "expression"
         names.add(desc)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from danaflow.errors import SandboxError
+from danaflow.errors import DanaNameError, SandboxError
 
 from .builtins import DESIRED_TYPE, SAFE_BUILTINS, context_builtins, safe_format, safe_format_map
 from .sandbox import SandboxContext
@@ -171,6 +171,10 @@ def _make_interface(
     return structs.make_interface(name, fields, methods, doc)
 
 
+def _undefined(name: str) -> Any:
+    raise DanaNameError(f"name {name!r} is not defined", error_type="NameError")
+
+
 def _push_desired(t: Any):
     return DESIRED_TYPE.set(t)
 
@@ -234,6 +238,7 @@ class Runtime:
                 "_attr": _guarded_attr,
                 "_mattr": _mapping_attr,
                 "_NO_DEFAULT": NO_DEFAULT,
+                "_undefined": _undefined,
             }
         )
         return g
@@ -241,6 +246,7 @@ class Runtime:
     def program_globals(self, local: Mapping[str, Any]) -> dict[str, Any]:
         g = dict(self._base)
         g["_L"] = local
+        g["_G"] = g
 
         def sync(names: dict[str, Any]) -> None:
             for k, v in names.items():

@@ -30,7 +30,6 @@ __all__ = [
 
 
 _SIMPLE = (int, str, float, bool)
-_FAST_FIELDS: dict[type, dict[str, type]] = {}
 
 
 def _validation_message(cls_name: str, err: ValidationError) -> str:
@@ -65,11 +64,6 @@ class DanaStruct(BaseModel):
             raise TypeError(_validation_message(type(self).__name__, err)) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        fast = _FAST_FIELDS.get(type(self))
-        if fast is not None and type(value) is fast.get(name):
-            self.__dict__[name] = value
-            self.__pydantic_fields_set__.add(name)
-            return
         try:
             super().__setattr__(name, value)
         except ValidationError as err:
@@ -83,8 +77,25 @@ def make_struct(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None =
     """Builds the model class for ``struct name:`` with {field: (type, default or NO_DEFAULT)}."""
     spec = {f: (t, ... if d is NO_DEFAULT else d) for f, (t, d) in fields.items()}
     cls = create_model(name, __base__=DanaStruct, __doc__=doc, __module__="dana", **spec)
-    _FAST_FIELDS[cls] = {f: t for f, (t, _) in fields.items() if t in _SIMPLE}
+    fast = {f: t for f, (t, _) in fields.items() if t in _SIMPLE}
+    if fast:
+        cls.__setattr__ = _fast_setattr(fast)
     return cls
+
+
+def _fast_setattr(fast: dict[str, type]) -> Callable[[DanaStruct, str, Any], None]:
+    """A ``__setattr__`` that stores a value whose type is exactly the field's plain type directly
+    (what validation would store anyway) and validates everything else."""
+    validated = DanaStruct.__setattr__
+
+    def __setattr__(self: DanaStruct, name: str, value: Any) -> None:
+        if fast.get(name) is type(value):
+            self.__dict__[name] = value
+            self.__pydantic_fields_set__.add(name)
+            return
+        validated(self, name, value)
+
+    return __setattr__
 
 
 class DanaInterface(type):
