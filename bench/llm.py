@@ -1,0 +1,108 @@
+"""Benchmarks the LLM layer: the embedded model's speed, and our overhead over a bare SDK call.
+
+    python bench/llm.py               # everything (loads the embedded model: ~20-30 s)
+    python bench/llm.py --skip-local  # only the overhead against the fake server
+    python bench/llm.py --calls 2000
+
+The overhead is measured against the fake server in the same process and run: the same number of
+``chat.completions.create`` calls through a bare ``openai`` client and through
+``LLMResource.complete`` (request building, retry wrapper, accounting), interleaved in rounds so
+drift on a shared machine hits both alike. Target: < 1 ms per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from pydantic import BaseModel
+
+__all__ = ["main"]
+
+
+class Country(BaseModel):
+    name: str
+    capital: str
+
+
+def bench_local() -> None:
+    from danaflow.llm import LLMResource
+    from danaflow.llm.local import EmbeddedModel
+
+    t0 = time.perf_counter()
+    engine = EmbeddedModel.get()
+    print(f"embedded model load:        {time.perf_counter() - t0:7.2f} s")
+
+    prompt_ids = engine.encode_chat(({"role": "user", "content": "Write a short story about a robot."},))
+    engine.generate(prompt_ids, max_new_tokens=4)  # warm-up
+    t0 = time.perf_counter()
+    _, n, _ = engine.generate(prompt_ids, max_new_tokens=64)
+    dt = time.perf_counter() - t0
+    print(f"generation:                 {n / dt:7.1f} tokens/s ({n} tokens in {dt:.2f} s)")
+
+    llm = LLMResource(model="local:smollm2")
+    t0 = time.perf_counter()
+    answer = llm.reason("Give the name and the capital of France.", Country)
+    dt = time.perf_counter() - t0
+    print(f"typed struct answer:        {dt:7.2f} s -> {answer!r}")
+    t0 = time.perf_counter()
+    flag = llm.reason("Is Paris in France?", bool)
+    print(f"bool answer (scored):       {time.perf_counter() - t0:7.2f} s -> {flag!r}")
+
+
+def bench_overhead(calls: int, rounds: int) -> None:
+    import openai
+
+    from danaflow.testing.fake_llm import FakeLLMServer
+
+    with FakeLLMServer() as fake:
+        bare = openai.OpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0)
+        llm = fake.resource()
+        messages = [{"role": "user", "content": "ping"}]
+
+        def run_bare() -> None:
+            bare.chat.completions.create(model=fake.model, messages=messages, timeout=60.0)
+
+        def run_ours() -> None:
+            llm.complete(messages)
+
+        for _ in range(50):  # warm both connection pools and code paths
+            run_bare()
+            run_ours()
+        per_round = max(calls // rounds, 1)
+        bare_times, ours_times = [], []
+        for _ in range(rounds):
+            for fn, sink in ((run_bare, bare_times), (run_ours, ours_times)):
+                t0 = time.perf_counter()
+                for _ in range(per_round):
+                    fn()
+                sink.append((time.perf_counter() - t0) / per_round)
+        b, o = statistics.median(bare_times), statistics.median(ours_times)
+        total = per_round * rounds
+        how = f"median of {rounds} rounds, {total} calls"
+        print(f"bare openai SDK call:       {b * 1e3:7.3f} ms/call ({how})")
+        print(f"LLMResource.complete:       {o * 1e3:7.3f} ms/call ({how})")
+        verdict = "within" if o - b < 1e-3 else "OVER"
+        print(f"overhead of our layer:      {(o - b) * 1e3:7.3f} ms/call ({verdict} the 1 ms target)")
+        print(f"ratio ours / bare:          {o / b:7.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-local", action="store_true", help="do not load the embedded model")
+    parser.add_argument("--calls", type=int, default=1000, help="calls per side for the overhead")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    args = parser.parse_args(argv)
+    bench_overhead(args.calls, args.rounds)
+    if not args.skip_local:
+        bench_local()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
