@@ -18,7 +18,7 @@ from .compiler import CompiledExpression as _Code
 from .compiler import compile_expression_code, compile_program
 from .limits import Watchdog
 from .report import register_source, to_dana_error
-from .runtime import Runtime
+from .runtime import Runtime, undefined_name
 from .sandbox import SandboxContext
 
 __all__ = ["CompiledExpression", "ExecutionOutcome", "check", "compile_expression", "run"]
@@ -164,7 +164,7 @@ class CompiledExpression:
             try:
                 return runtime.builtin(name)
             except KeyError:
-                raise NameError(f"name {name!r} is not defined") from None
+                return undefined_name(name)
 
         g = runtime.expression_globals(lookup)
         register_source(self._code.filename, self.source)

@@ -21,6 +21,7 @@ from .sandbox import SandboxContext
 
 __all__ = [
     "BUILTIN_NAMES",
+    "FORBIDDEN_NAMES",
     "DESIRED_TYPE",
     "SAFE_BUILTINS",
     "context_builtins",
@@ -49,14 +50,14 @@ class _SafeFormatter(string.Formatter):
         import _string  # the stdlib's own field-name splitter
 
         first, rest = _string.formatter_field_name_split(field_name)
+        rest = list(rest)
+        if any(is_attr for is_attr, _ in rest):
+            raise SandboxError(
+                f"format field {field_name!r} is not allowed: attribute access in format strings is refused",
+                error_type="SandboxError",
+            )
         obj = self.get_value(first, args, kwargs)
-        for is_attr, key in rest:
-            if is_attr:
-                raise SandboxError(
-                    f"format field {field_name!r} is not allowed: attribute access in format "
-                    "strings is refused",
-                    error_type="SandboxError",
-                )
+        for _, key in rest:
             obj = obj[key]
         return obj, first
 
@@ -76,8 +77,13 @@ def safe_format_map(template: str, mapping: Mapping[str, Any], /) -> str:
     return _FORMATTER.vformat(template, (), mapping)
 
 
-def _type(obj: Any, /) -> type:
+def _type(obj: Any, /, *more: Any) -> type:
     """``type(x)`` with one argument only: creating classes at run time is not Dana's business."""
+    if more:
+        raise SandboxError(
+            "type() with several arguments (creating a class) is not allowed in the sandbox",
+            error_type="SandboxError",
+        )
     return _py.type(obj)
 
 
@@ -155,6 +161,34 @@ SAFE_BUILTINS: dict[str, Any] = {
     "type": _type,
 }
 
+
+FORBIDDEN_NAMES = frozenset(
+    {
+        "open",
+        "eval",
+        "exec",
+        "compile",
+        "getattr",
+        "setattr",
+        "delattr",
+        "hasattr",
+        "globals",
+        "vars",
+        "locals",
+        "input",
+        "breakpoint",
+        "help",
+        "exit",
+        "quit",
+        "memoryview",
+        "object",
+        "super",
+        "classmethod",
+        "staticmethod",
+        "property",
+    }
+)
+"""Python builtins Dana refuses by name (escapes, side channels or class machinery)."""
 
 CONTEXT_BUILTIN_NAMES = frozenset({"print", "log", "log_level", "reason", "use", "cast"})
 BUILTIN_NAMES = frozenset(SAFE_BUILTINS) | CONTEXT_BUILTIN_NAMES

@@ -216,8 +216,9 @@ class _Compiler:
                 t.loc,
             )
         if isinstance(t, na.Attribute):
+            value = self.expr(t.value)
             self._check_attr(t.attr, t.loc, store=True)
-            return self.at(ast.Attribute(self.expr(t.value), t.attr, ast.Store()), t.loc)
+            return self.at(ast.Attribute(value, t.attr, ast.Store()), t.loc)
         if isinstance(t, na.Subscript):
             return self.at(ast.Subscript(self.expr(t.value), self.expr(t.index), ast.Store()), t.loc)
         if isinstance(t, (na.Tuple, na.List)):
@@ -638,8 +639,8 @@ class _Compiler:
             raise self.refuse(f"attribute {attr!r} is not allowed in the sandbox", loc)
 
     def e_Attribute(self, e: na.Attribute):
+        value = self.expr(e.value)  # first, so the leftmost refused attribute is the one reported
         self._check_attr(e.attr, e.loc)
-        value = self.expr(e.value)
         if self.mapping_attrs or e.attr in GUARDED_ATTRIBUTES:
             helper = "_mattr" if self.mapping_attrs else "_attr"
             return self.call(helper, [value, self.const(e.attr, e.loc)], e.loc)

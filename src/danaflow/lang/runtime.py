@@ -16,7 +16,14 @@ from typing import Any
 
 from danaflow.errors import DanaNameError, SandboxError
 
-from .builtins import DESIRED_TYPE, SAFE_BUILTINS, context_builtins, safe_format, safe_format_map
+from .builtins import (
+    DESIRED_TYPE,
+    FORBIDDEN_NAMES,
+    SAFE_BUILTINS,
+    context_builtins,
+    safe_format,
+    safe_format_map,
+)
 from .sandbox import SandboxContext
 
 __all__ = [
@@ -171,7 +178,10 @@ def _make_interface(
     return structs.make_interface(name, fields, methods, doc)
 
 
-def _undefined(name: str) -> Any:
+def undefined_name(name: str) -> Any:
+    """Raises the error for a name nothing defines (SandboxError for the refused Python builtins)."""
+    if name in FORBIDDEN_NAMES:
+        raise SandboxError(f"{name}() is not available in the Dana sandbox", error_type="SandboxError")
     raise DanaNameError(f"name {name!r} is not defined", error_type="NameError")
 
 
@@ -238,7 +248,7 @@ class Runtime:
                 "_attr": _guarded_attr,
                 "_mattr": _mapping_attr,
                 "_NO_DEFAULT": NO_DEFAULT,
-                "_undefined": _undefined,
+                "_undefined": undefined_name,
             }
         )
         return g
