@@ -21,8 +21,8 @@ from .sandbox import SandboxContext
 
 __all__ = [
     "BUILTIN_NAMES",
-    "FORBIDDEN_NAMES",
     "DESIRED_TYPE",
+    "FORBIDDEN_NAMES",
     "SAFE_BUILTINS",
     "context_builtins",
     "safe_format",

@@ -33,6 +33,7 @@ __all__ = [
     "Runtime",
     "StepLimitExceeded",
     "TimeoutExpired",
+    "undefined_name",
 ]
 
 DEFAULT_PYTHON_MODULES = frozenset(
