@@ -356,6 +356,15 @@ def test_same_source_on_two_contexts_is_independent() -> None:
     assert (first.get("count"), second.get("count")) == (2, 2)
 
 
+def test_top_level_return_gives_the_outcome_value() -> None:
+    # Seed 003: a return in the main program body ends it; its value is the outcome's value.
+    ctx = SandboxContext(initial_public_state={"items": [1, 2, 3]})
+    outcome = run("total = sum(public:items)\nreturn total * 2\nprivate:never = 1\n", ctx, print_sink=_quiet)
+    assert outcome.error is None, outcome.error
+    assert outcome.value == 12
+    assert not ctx.has("private:never")
+
+
 def test_context_default_is_created_when_none_given() -> None:
     outcome = run("private:x = 5\n", print_sink=_quiet)
     assert outcome.error is None, outcome.error
