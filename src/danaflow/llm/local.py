@@ -191,30 +191,20 @@ class EmbeddedModel:
         return self.tokenizer.decode(new_ids, skip_special_tokens=True), len(new_ids), finish
 
     def choose(self, prompt_ids: list[int], choices: tuple[str, ...]) -> str:
-        """The choice (a JSON text) whose wording the model scores highest after the prompt.
-
-        Every wording is scored in one right-padded batch: one forward pass, not one per answer.
-        A choice's score is the summed log-probability of its best wording's tokens.
-        """
+        """The choice (a JSON text) whose wording the model scores highest after the prompt."""
         torch = self.torch
-        options = [(choice, w) for choice in choices for w in _wordings(choice)]
-        token_lists = [self.tokenizer(w, add_special_tokens=False)["input_ids"] for _, w in options]
-        width = len(prompt_ids) + max(len(ids) for ids in token_lists)
-        batch = torch.full((len(options), width), self.eos_id, dtype=torch.long)
-        mask = torch.zeros((len(options), width), dtype=torch.long)
-        for row, ids in enumerate(token_lists):
-            seq = prompt_ids + ids
-            batch[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
+        prompt_len = len(prompt_ids)
+        best, best_score = choices[0], float("-inf")
         with self.lock, torch.inference_mode():
-            logprobs = torch.log_softmax(self.model(input_ids=batch, attention_mask=mask).logits.float(), -1)
-        start = len(prompt_ids)
-        scores = [
-            sum(float(logprobs[row, start + i - 1, t]) for i, t in enumerate(ids))
-            for row, ids in enumerate(token_lists)
-        ]
-        best = max(range(len(options)), key=scores.__getitem__)
-        return options[best][0]
+            for choice in choices:
+                for wording in _wordings(choice):
+                    ids = self.tokenizer(wording, add_special_tokens=False)["input_ids"]
+                    full = torch.tensor([prompt_ids + ids])
+                    logprobs = torch.log_softmax(self.model(input_ids=full).logits[0].float(), dim=-1)
+                    score = sum(float(logprobs[prompt_len + i - 1, t]) for i, t in enumerate(ids))
+                    if score > best_score:
+                        best, best_score = choice, score
+        return best
 
 
 def _wordings(choice: str) -> tuple[str, ...]:

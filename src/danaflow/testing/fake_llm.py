@@ -45,7 +45,7 @@ class RecordedRequest:
     time: float
     """``time.perf_counter()`` on arrival; compare two of them to measure backoff."""
     status: int = 0
-    """The status the server answered with (0 while in flight, or when the client hung up)."""
+    """The status the server answers with (recorded before it is sent; 0 for a hang)."""
 
     @property
     def model(self) -> str:
@@ -373,21 +373,28 @@ class _Handler(BaseHTTPRequestHandler):
         )
         action = self.fake._next(req)
         try:
-            req.status = self._answer(api, req, action)
+            self._answer(api, req, action)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
     # ---- answers --------------------------------------------------------------------------------
-    def _answer(self, api: str, req: RecordedRequest, action: _Fault | Reply) -> int:
+    def _answer(self, api: str, req: RecordedRequest, action: _Fault | Reply) -> None:
+        # The status is recorded before the answer is written: once the client has read it, a
+        # test may look at ``requests`` at once.
+        if isinstance(action, _Fault):
+            req.status = {"hang": 0, "malformed": 200}.get(action.kind, action.status)
+        else:
+            req.status = 200
         if isinstance(action, _Fault):
             if action.kind == "hang":
                 self.fake._stopping.wait(action.seconds)
                 self.close_connection = True
-                return 0
+                return
             if action.kind == "malformed":
                 self._send(200, b'{"id": "broken", "choices": [', "application/json")
-                return 200
-            return self._error(api, action)
+                return
+            self._error(api, action)
+            return
         prompt_tokens = action.prompt_tokens
         if prompt_tokens is None:
             prompt_tokens = sum(_count(m["content"]) for m in req.messages)
@@ -403,9 +410,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._anthropic_stream(req, action, prompt_tokens, completion_tokens)
         else:
             self._json(200, _anthropic_body(req, action, prompt_tokens, completion_tokens))
-        return 200
 
-    def _error(self, api: str, fault: _Fault) -> int:
+    def _error(self, api: str, fault: _Fault) -> None:
         headers = {}
         if fault.retry_after is not None:
             headers["retry-after"] = f"{fault.retry_after:g}"
@@ -414,7 +420,6 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body = {"type": "error", "error": {"type": "fake_error", "message": fault.message}}
         self._json(fault.status, body, headers)
-        return fault.status
 
     def _send(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None):
         self.send_response(status)
