@@ -21,6 +21,8 @@ registry adds a few helpers (``desired_types()``, ``prompts()``, ``last_options(
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,6 +289,40 @@ def test_resource_limit_is_not_catchable_by_dana_code() -> None:
     outcome = run(src, max_steps=1000, timeout=30, print_sink=_quiet)
     assert isinstance(outcome.error, ResourceLimitError), (outcome.error, outcome.output)
     assert outcome.output == ""
+
+
+_FINALLY_PROBE = """
+import sys
+from danaflow.lang.api import run
+outcome = run(sys.stdin.read(), timeout=0.5, print_sink=lambda s: None)
+print(type(outcome.error).__name__)
+"""
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(
+            "try:\n    while true:\n        pass\nfinally:\n    while true:\n        pass\n",
+            id="loop",
+        ),
+        pytest.param(
+            "def f():\n    try:\n        while true:\n            pass\n    finally:\n        f()\nf()\n",
+            id="recursion",
+        ),
+    ],
+)
+def test_timeout_is_not_defeated_by_a_finally_block(source: str) -> None:
+    # After the timeout interrupts the try body, the finally block loops on: the timeout must
+    # stop that too. A child process keeps a regression from hanging the test run; its limit is
+    # a hang guard, not a timing assertion.
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _FINALLY_PROBE], input=source, capture_output=True, text=True, timeout=20
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the program was still running 20 s after its 0.5 s timeout")
+    assert proc.stdout.strip() == "ResourceLimitError", proc.stderr
 
 
 def test_print_sink_receives_output() -> None:

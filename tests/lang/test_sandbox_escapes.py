@@ -13,6 +13,9 @@ are checked to stay allowed, so the refusals are about real escapes and not blan
 from __future__ import annotations
 
 import builtins
+import collections
+import json
+import math
 import re
 import types
 from dataclasses import dataclass
@@ -360,6 +363,49 @@ ESCAPES = [
         "print('ESCAPED', leak)\n",
         r"\bgetattr\b",
     ),
+    # ---- struct (pydantic) class methods and host classes ---------------------------------
+    Escape(
+        "type-of-type-three-args",
+        # type(type(1)) is the real `type`; called with three arguments it builds classes.
+        'X = type(type(1))("X", (), {})  # <-\nprint("ESCAPED", X)\n',
+        r"type",
+    ),
+    Escape(
+        "struct-parse-raw-pickle",
+        # pydantic's deprecated BaseModel.parse_raw(proto="pickle") unpickles attacker bytes:
+        # a protocol-0 pickle that calls os.system.
+        "struct P:\n    x: int\n"
+        'payload = "cos\\nsystem\\n(S\'touch SENTINEL\'\\ntR.".encode("latin-1")\n'
+        'q = P.parse_raw(payload, proto="pickle", allow_pickle=true)  # <-\n'
+        'print("ESCAPED", q)\n',
+        r"parse_raw|pickle",
+    ),
+    Escape(
+        "struct-parse-file",
+        # pydantic's deprecated BaseModel.parse_file reads any file the host can read.
+        "struct S:\n    x: str\ns = S.parse_file('SECRET')  # <-\nprint('ESCAPED', s)\n",
+        r"parse_file",
+    ),
+    Escape(
+        "host-class-attribute-write",
+        # Assigning to a class of an allow-listed module changes it for the whole host process.
+        'import json\njson.JSONEncoder.default = lambda self, o :: "ESCAPED"  # <-\nprint(json.dumps({1}))\n',
+        r"(?i)JSONEncoder|default|read-only|assign",
+    ),
+    Escape(
+        "host-class-method-write",
+        # The same on a pure-Python class whose methods the host's own code calls.
+        "import collections\n"
+        'collections.Counter.most_common = lambda self :: "ESCAPED"  # <-\n'
+        'print(collections.Counter("a").most_common())\n',
+        r"(?i)Counter|most_common|read-only|assign",
+    ),
+    Escape(
+        "module-attribute-write",
+        # Rebinding a module function would change it for the host too.
+        'import json\njson.dumps = lambda x :: "ESCAPED"  # <-\nprint(json.dumps(1))\n',
+        r"(?i)json|dumps|read-only",
+    ),
     # ---- underscore names and reserved state ---------------------------------------------
     Escape("dunder-builtins-name", "b = __builtins__  # <-\nprint('ESCAPED', b)\n", r"__builtins__"),
     Escape(
@@ -387,10 +433,33 @@ ESCAPES = [
 ]
 
 
-def _source(escape: Escape, sentinel: Path) -> tuple[str, int | None]:
-    source = escape.source.replace("SENTINEL", str(sentinel))
+def _source(escape: Escape, sentinel: Path, secret: Path) -> tuple[str, int | None]:
+    source = escape.source.replace("SENTINEL", str(sentinel)).replace("SECRET", str(secret))
     marked = [i for i, line in enumerate(source.splitlines(), start=1) if line.rstrip().endswith("# <-")]
     return source, marked[0] if marked else None
+
+
+# Host objects an escape may try to rebind; restored after each attempt so a successful escape
+# cannot break the tests that follow it.
+HOST_ATTRIBUTES = [
+    (json.JSONEncoder, "default"),
+    (collections.Counter, "most_common"),
+    (json, "dumps"),
+    (math, "pi"),
+]
+
+
+def _host_attributes() -> list[Any]:
+    return [vars(owner).get(name) for owner, name in HOST_ATTRIBUTES]
+
+
+def _restore_host_attributes(saved: list[Any]) -> list[str]:
+    changed = []
+    for (owner, name), value in zip(HOST_ATTRIBUTES, saved, strict=True):
+        if vars(owner).get(name) is not value:
+            changed.append(f"{getattr(owner, '__name__', owner)}.{name}")
+            setattr(owner, name, value)
+    return changed
 
 
 def _leaked(value: Any) -> str | None:
@@ -414,9 +483,15 @@ def test_suite_is_big_enough() -> None:
 @pytest.mark.parametrize("escape", ESCAPES, ids=[e.id for e in ESCAPES])
 def test_escape_is_refused(escape: Escape, tmp_path: Path) -> None:
     sentinel = tmp_path / "pwned"
-    source, line = _source(escape, sentinel)
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"x": "ESCAPED secret"}')
+    source, line = _source(escape, sentinel, secret)
     ctx = SandboxContext()
-    outcome = run(source, ctx, filename="escape.na", timeout=10, print_sink=lambda s: None)
+    host = _host_attributes()
+    try:
+        outcome = run(source, ctx, filename="escape.na", timeout=10, print_sink=lambda s: None)
+    finally:
+        changed = _restore_host_attributes(host)
     err = outcome.error
     info = f"\n{source}--- output ---\n{outcome.output}--- error ---\n{err!r}"
     assert isinstance(err, (SandboxError, DanaSyntaxError)), info
@@ -425,6 +500,7 @@ def test_escape_is_refused(escape: Escape, tmp_path: Path) -> None:
         assert err.location is not None and err.location.line == line, info
     assert "ESCAPED" not in outcome.output, info
     assert not sentinel.exists(), "the payload ran" + info
+    assert not changed, f"host objects were modified: {changed}" + info
     for scope in ("local", "private", "public", "system"):
         for name, value in ctx.scope(scope).items():
             assert _leaked(value) is None, f"{scope}:{name} holds {_leaked(value)}" + info
