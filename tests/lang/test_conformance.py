@@ -256,6 +256,22 @@ def test_step_budget_counts_recursion() -> None:
     assert outcome.output == ""
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("xs = [i for i in range(1000000)]\n", id="list-comprehension"),
+        pytest.param("total = sum(i for i in range(1000000))\n", id="generator-expression"),
+        pytest.param("d = {(i: i) for i in range(1000000)}\n", id="dict-comprehension"),
+    ],
+)
+def test_step_budget_counts_comprehension_iterations(source: str) -> None:
+    # A comprehension is a loop: its iterations are loop back-edges (DESIGN §3), otherwise
+    # `sum(1 for _ in itertools.count())` would run forever under a step budget.
+    outcome = run(source, max_steps=1000, timeout=30, print_sink=_quiet)
+    assert isinstance(outcome.error, ResourceLimitError), outcome.error
+    assert re.search(r"(?i)step", outcome.error.message)
+
+
 def test_step_budget_large_enough_lets_program_finish() -> None:
     src = "total = 0\nfor i in range(100):\n    total += i\nprint(total)\n"
     outcome = run(src, max_steps=10_000, timeout=30, print_sink=_quiet)
