@@ -72,7 +72,16 @@ class _Execution:
     ) -> NodeExecutionResult:
         """Executes one component under ``parent`` and records its result there."""
         kind = kind or element.kind
-        definition = getattr(element, "node", None) or getattr(element, "flow", None) or element
+        if isinstance(element, NodeElement):
+            definition: Any = element.node
+        elif isinstance(element, SubflowElement):
+            definition = element.flow
+            variables = {**element.flow.variables, **element.variables, **(variables or {})}
+        elif isinstance(element, SubagentElement):
+            definition = element.agent
+            variables = {**element.agent.variables, **(variables or {})}
+        else:
+            definition = element
         ctx = parent.create_child(kind, element.id, definition, variables=variables)
         return await self.execute(ctx, element)
 
@@ -216,13 +225,18 @@ class _Execution:
         finished: deque[tuple[int, NodeExecutionResult]] = deque()
         failed: list[int] = []
         waiting = False
-        running: set[asyncio.Task[None]] = set()
+        tasks: set[asyncio.Task[None]] = set()
+        outstanding = 0
         wakeup: list[asyncio.Future[None] | None] = [None]
         loop = asyncio.get_running_loop()
         elements = plan.elements
 
         async def run_one(i: int) -> None:
-            result = await self.component(ctx, elements[i])
+            nonlocal outstanding
+            try:
+                result = await self.component(ctx, elements[i])
+            finally:
+                outstanding -= 1
             finished.append((i, result))
             fut = wakeup[0]
             if fut is not None and not fut.done():
@@ -230,16 +244,18 @@ class _Execution:
 
         try:
             while True:
-                if len(ready) == 1 and not running:
+                if len(ready) == 1 and not outstanding:
+                    # A chain: run inline, without the cost of a task.
                     i = ready.popleft()
                     finished.append((i, await self.component(ctx, elements[i])))
                 else:
                     while ready:
+                        outstanding += 1
                         task = loop.create_task(run_one(ready.popleft()))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
                 if not finished:
-                    if not running:
+                    if not outstanding:
                         break
                     fut = wakeup[0] = loop.create_future()
                     await fut
@@ -258,7 +274,7 @@ class _Execution:
                         self.skip(ctx, elements[j], f"an edge into {elements[j].id} was not taken")
                     ready.extend(newly_ready)
         finally:
-            for task in list(running):
+            for task in list(tasks):
                 task.cancel()
         unrouted = flow_failed(plan, failed)
         status = _WAITING if waiting else _FAILED if unrouted else _COMPLETED
@@ -270,6 +286,7 @@ class _Execution:
         if branch is None:
             result = NodeExecutionResult(execution_status=_COMPLETED)
         else:
+            ctx.variables.update(branch.variables)
             result = await self.flow_body(ctx, branch.compile())
         outcome = result.outcome or NodeOutcome()
         result.outcome = NodeOutcome(
@@ -291,7 +308,7 @@ class _Execution:
         body = element.body
 
         def iteration(i: int, item: Any) -> Any:
-            variables = {element.item_var: item, element.index_var: i}
+            variables = {**body.variables, element.item_var: item, element.index_var: i}
             child = ctx.create_child(_T.iteration, str(i), body, variables=variables)
             return self.execute(child, body)
 

@@ -75,7 +75,7 @@ class DanaNode(Node):
             max_steps=self.max_steps,
             print_sink=printed.append,
         )
-        output = "".join(printed)
+        output = outcome_.output or "".join(printed)
         value = outcome_.value
         text = output if output else ("" if value is None else to_text(value))
         outcome = NodeOutcome(text=text, structured=value, value=value, output=output)
