@@ -124,13 +124,21 @@ async def _run(
         env=env,
         start_new_session=True,
     )
+    # Read both pipes ourselves so a timed-out command still reports what it printed.
+    out_buf, err_buf = bytearray(), bytearray()
+    readers = [
+        asyncio.ensure_future(_drain(proc.stdout, out_buf, limit)),
+        asyncio.ensure_future(_drain(proc.stderr, err_buf, limit)),
+    ]
     timed_out = False
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
         timed_out = True
         _kill_group(proc)
-        out, err = await proc.communicate()
+        await proc.wait()
+    await asyncio.gather(*readers)
+    out, err = bytes(out_buf), bytes(err_buf)
     returncode = None if timed_out else proc.returncode
     return CommandResult(
         command=command,
@@ -140,6 +148,15 @@ async def _run(
         timed_out=timed_out,
         duration_s=loop.time() - started,
     )
+
+
+async def _drain(stream: asyncio.StreamReader | None, buf: bytearray, limit: int) -> None:
+    """Reads a pipe to EOF, keeping at most ``limit`` * 4 bytes (enough for ``limit`` characters)."""
+    if stream is None:
+        return
+    while chunk := await stream.read(65536):
+        if len(buf) < limit * 4:
+            buf.extend(chunk)
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
