@@ -1,0 +1,117 @@
+"""AIModelNode against the fake OpenAI-compatible HTTP server."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from danaflow.context import ExecutionStatusEnum as S
+from danaflow.flow import (
+    AIModelCallConfig,
+    AIModelNode,
+    AIModelNodeSettings,
+    FlowDefinition,
+    FlowRunner,
+    InMemoryRun,
+    PythonNode,
+)
+from danaflow.template import Prompt
+
+
+class FileOp(BaseModel):
+    type: str
+    path: str
+    content: str
+
+
+class TaskImplementation(BaseModel):
+    summary: str
+    file_operations: list[FileOp]
+
+
+async def test_text_answer_with_rendered_prompt_and_usage(fake_llm):
+    fake_llm.reply("Use a hash map.")
+    flow = FlowDefinition("f").vars(task="dedupe a list")
+    flow.node("analysis", PythonNode(lambda ctx: "3 files"))
+    flow.node(
+        "advisor",
+        AIModelNode(
+            AIModelNodeSettings(
+                prompt=Prompt.with_dad_text(text="Task: $var{task}\nRepo: $hier{analysis.outcome.text}"),
+                system_instructions=["You are terse."],
+            ),
+            llm=fake_llm.resource(),
+        ),
+    )
+    result = await FlowRunner(flow).run()
+    advisor = result.get_result("advisor")
+    assert advisor.execution_status is S.completed, advisor.error
+    assert advisor.outcome.text == "Use a hash map."
+    request = fake_llm.requests[-1]
+    assert request.prompt == "Task: dedupe a list\nRepo: 3 files"
+    assert request.system == "You are terse."
+    assert (
+        advisor.usage is not None and advisor.usage.prompt_tokens > 0 and advisor.usage.completion_tokens > 0
+    )
+    assert advisor.input["prompt"] == request.prompt
+
+
+async def test_structured_output_lands_in_structured(fake_llm):
+    fake_llm.reply_json(
+        {"summary": "one file", "file_operations": [{"type": "create_file", "path": "a.py", "content": "x"}]}
+    )
+    node = AIModelNode(
+        AIModelNodeSettings(
+            prompt="Implement it",
+            model_call_config=AIModelCallConfig(structured_output=TaskImplementation),
+        ),
+        llm=fake_llm.resource(),
+    )
+    flow = FlowDefinition("f").node("code_generator", node)
+    flow.node(
+        "count",
+        PythonNode(lambda ctx: len(ctx.get_result("code_generator").outcome.structured.file_operations)),
+    )
+    result = await FlowRunner(flow).run()
+    gen = result.get_result("code_generator")
+    assert isinstance(gen.outcome.structured, TaskImplementation)
+    assert gen.outcome.structured.file_operations[0].path == "a.py"
+    assert result.get_result("count").outcome.value == 1
+    assert gen.model_dump(mode="json")["outcome"]["structured"]["summary"] == "one file"
+
+
+async def test_run_llm_is_used_when_the_node_names_none(fake_llm):
+    fake_llm.reply("from the run's model")
+    flow = FlowDefinition("f").node("ask", AIModelNode(AIModelNodeSettings(prompt="hi")))
+    result = await FlowRunner(flow, InMemoryRun(llm=fake_llm.resource())).run()
+    assert result.get_result("ask").outcome.text == "from the run's model"
+
+
+async def test_model_spec_builds_a_resource(fake_llm):
+    fake_llm.reply("via spec")
+    flow = FlowDefinition("f").node("ask", AIModelNode(AIModelNodeSettings(prompt="hi", model=fake_llm.spec)))
+    result = await FlowRunner(flow).run()
+    assert result.get_result("ask").outcome.text == "via spec"
+
+
+async def test_concurrent_nodes_get_their_own_usage(fake_llm):
+    fake_llm.add_rule("short", "a")
+    fake_llm.add_rule("long", "b " * 40)
+    llm = fake_llm.resource()
+    flow = FlowDefinition("f")
+    flow.node("short", AIModelNode(AIModelNodeSettings(prompt="short"), llm=llm))
+    flow.node("long", AIModelNode(AIModelNodeSettings(prompt="long"), llm=llm))
+    flow.node("join", PythonNode(lambda ctx: None)).connect("short", "join").connect("long", "join")
+    result = await FlowRunner(flow).run()
+    short, long_ = result.get_result("short").usage, result.get_result("long").usage
+    assert short.completion_tokens < long_.completion_tokens
+    assert short.completion_tokens + long_.completion_tokens == llm.usage.completion_tokens
+
+
+async def test_provider_failure_fails_the_node(fake_llm):
+    fake_llm.fail(status=400, times=5, message="bad request")
+    flow = FlowDefinition("f").node(
+        "ask", AIModelNode(AIModelNodeSettings(prompt="hi"), llm=fake_llm.resource())
+    )
+    result = await FlowRunner(flow).run()
+    assert result.execution_status is S.failed
+    assert result.get_result("ask").error.path == "f.ask"
