@@ -27,7 +27,7 @@ from danaflow.flow.events import ALL_EVENTS, Event, EventBus, EventHandler
 from danaflow.flow.hooks import DEFAULT_MAX_CONCURRENCY
 from danaflow.observability import ComponentMetric, ObservabilitySettings, Telemetry
 
-from .artifacts import ArtifactManager, RunDirectory
+from .artifacts import ArtifactManager, BackgroundWriter, RunDirectory
 from .provenance import code_fingerprint, inputs_hash, run_id_for
 from .resume import ResumePlan
 from .store import ComponentRecord, RunRecord, RunStore, open_store
@@ -69,7 +69,7 @@ class RunContext:
         public_state: Mapping[str, Any] | None = None,
         system_state: Mapping[str, Any] | None = None,
         record_events: bool = True,
-        write_result_files: bool = True,
+        result_files: str | None = None,
         source_files: Iterable[Path | str] = (),
         meta: Mapping[str, Any] | None = None,
     ):
@@ -98,7 +98,13 @@ class RunContext:
         self._initial_public = dict(public_state or {})
         self.event_bus = EventBus()
         self.record_events = record_events
-        self.write_result_files = write_result_files
+        mode = result_files or os.environ.get("DANAFLOW_RESULT_FILES", "async")
+        if mode not in ("async", "sync", "off"):
+            raise RunError(f"bad result_files mode {mode!r}: want 'async', 'sync' or 'off'")
+        self.result_files = mode
+        """How ``result.json`` mirrors are written: ``async`` (a writer thread trails the store),
+        ``sync`` (before the store row, on the caller's thread) or ``off`` (store only)."""
+        self._writer: BackgroundWriter | None = None
         self.source_files = [Path(f) for f in source_files]
         self.meta: dict[str, Any] = dict(meta or {})
         self.working_dir: Path | None = None
@@ -251,11 +257,10 @@ class RunContext:
             ComponentRecord(**{**_record_fields(r), "run_id": run_id, "seq": next(self._seq), "reused": True})
             for r in plan.subtree(path)
         ]
-        if self.write_result_files and self.run_dir is not None:
-            for r in copies:
-                if r.result is not None:
-                    self.run_dir.write_result(r.path, r.result)
         self.store.put_components(copies)
+        for r in copies:
+            if r.result is not None:
+                self._write_result(r.path, r.result)
         if self.telemetry is not None:
             for r in copies:
                 self.telemetry.metrics.record_component(
@@ -282,8 +287,8 @@ class RunContext:
             seq = next(self._seq)
         status = result.execution_status.value
         text = result.model_dump_json(fallback=repr)
-        if self.write_result_files and self.run_dir is not None:
-            self.run_dir.write_result(path, text)
+        if self.result_files == "sync":
+            self._write_result(path, text)
         usage = result.usage
         kind = getattr(getattr(ctx, "executable_type", None), "value", None) or result.executable_type.value
         record = ComponentRecord(
@@ -303,6 +308,8 @@ class RunContext:
             completion_tokens=usage.completion_tokens if usage is not None else 0,
         )
         self.store.finish_component(record)
+        if self.result_files == "async":
+            self._write_result(path, text)
         if self.telemetry is not None:
             self.telemetry.metrics.record_component(
                 ComponentMetric(
@@ -312,6 +319,24 @@ class RunContext:
             )  # fmt: skip
         if status == "failed":
             _log.warning("%s failed: %s", path, record.error, extra={"path": path, "run_id": run_id})
+
+    def _write_result(self, path: str, text: str) -> None:
+        run_dir = self.run_dir
+        if run_dir is None or self.result_files == "off":
+            return
+        if self.result_files == "sync":
+            run_dir.write_result(path, text)
+            return
+        if self._writer is None:
+            self._writer = BackgroundWriter()
+        self._writer.submit(lambda: run_dir.write_result(path, text))
+
+    def flush(self) -> None:
+        """Waits for queued ``result.json`` writes and flushes telemetry."""
+        if self._writer is not None:
+            self._writer.flush()
+        if self.telemetry is not None:
+            self.telemetry.flush()
 
     def run_finished(self, result: NodeExecutionResult) -> None:
         """Records the run's final status, ends the run span and flushes telemetry."""
@@ -331,7 +356,7 @@ class RunContext:
             if self._binding is not None:
                 telemetry.unbind(self._binding)
                 self._binding = None
-            telemetry.flush()
+        self.flush()
 
     def span(self, kind: str, path: str, **attrs: Any) -> AbstractContextManager[Any]:
         if self.telemetry is None:
@@ -357,6 +382,9 @@ class RunContext:
         if self.status == "running" and self._run_id is not None:
             # Closed without run_finished (the runner raised): never leave the run looking alive.
             self.finish("failed")
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
         if self.telemetry is not None:
             self.telemetry.shutdown()
         with self._events_lock:
