@@ -56,7 +56,7 @@ def test_results_are_found_among_siblings_then_ancestors():
 
 
 def test_get_context_variable_walks_parents_inner_wins():
-    agent, flow, node, _ = _tree()
+    _agent, flow, node, _ = _tree()
     assert node.get_context_variable("task") == "t1"
     assert node.get_context_variable("who") == "agent"
     flow.variables["who"] = "flow"
@@ -74,7 +74,7 @@ def test_global_context_is_searched_last():
 
 
 def test_get_context_by_path_relative_and_absolute():
-    agent, flow, node, sub = _tree()
+    _agent, _flow, node, sub = _tree()
     assert node.get_context_by_path("flow1.node3") is node
     assert node.get_context_by_path("agent.flow1.node3") is node
     assert node.get_context_by_path("sub") is sub
@@ -84,7 +84,7 @@ def test_get_context_by_path_relative_and_absolute():
 
 
 def test_find_component_splits_component_path_from_attribute_path():
-    agent, flow, node, _ = _tree()
+    _agent, flow, node, _ = _tree()
     flow.set_result("code_generator", _done("code_generator", "x"))
     found = node.find_component(["code_generator", "outcome", "structured", "files"])
     assert found is not None

@@ -36,12 +36,12 @@ class ExecutionContext:
 
     __slots__ = (
         "__weakref__",
+        "_context_id",
         "_resources",
         "_sandbox",
         "children",
         "component_definition",
         "component_id",
-        "context_id",
         "executable_type",
         "execution_results",
         "execution_status",
@@ -76,7 +76,7 @@ class ExecutionContext:
         self.executable_type = ExecutableTypeEnum(executable_type)
         self.component_id = component_id
         self.component_definition = component_definition
-        self.context_id = uuid.uuid4()
+        self._context_id: uuid.UUID | None = None
         self.parent = parent
         self.run_context = run_context if run_context is not None or parent is None else parent.run_context
         self.execution_status = ExecutionStatusEnum.pending
@@ -96,6 +96,13 @@ class ExecutionContext:
         self._sandbox: SandboxContext | None = sandbox
         if parent is None or sandbox is not None or agent_state is not None:
             self._sandbox = self._make_sandbox(sandbox, agent_state, world_state, execution_state)
+
+    @property
+    def context_id(self) -> uuid.UUID:
+        """A unique id for this execution, made on first use (uuid4 costs ~2 us per node)."""
+        if self._context_id is None:
+            self._context_id = uuid.uuid4()
+        return self._context_id
 
     # ---- scopes ------------------------------------------------------------------------------
     def _make_sandbox(

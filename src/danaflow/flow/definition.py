@@ -122,11 +122,13 @@ class _Composite:
         self._vars: dict[str, Any] = {}
         self._elements: dict[str, Element] = {}
         self._plan: FlowPlan | None = None
+        self._validated: tuple[int, frozenset[str]] | None = None
 
     def vars(self, variables: Mapping[str, Any] | None = None, /, **more: Any) -> _Composite:
         """Sets component variables, visible to every component inside (``$var{}``, ``$expr{}``)."""
         self._vars.update(variables or {})
         self._vars.update(more)
+        _touch()
         return self
 
     @property
@@ -160,6 +162,7 @@ class _Composite:
             )
         self._elements[element.id] = element
         self._plan = None
+        _touch()
 
     def _name(self) -> str:
         return self.id or f"<{self.kind_name}>"
@@ -195,7 +198,10 @@ class _Composite:
         path) and says how many more there are. ``known_ids`` are ids outside this tree that
         ``$hier{}`` may name (the enclosing agent's components).
         """
-        ids = {*known_ids, *self.component_ids()}
+        known = frozenset(known_ids)
+        if self._validated == (_EPOCH[0], known):
+            return  # nothing in any definition changed since this tree last validated
+        ids = {*known, *self.component_ids()}
         if self.id:
             ids.add(self.id)
         problems: list[FlowDefinitionError] = []
@@ -206,6 +212,7 @@ class _Composite:
                 first.message += f" (and {len(problems) - 1} more problem(s))"
                 first.args = (first.message,)
             raise first
+        self._validated = (_EPOCH[0], known)
 
     def _check(self, path: str, ids: set[str], problems: list[FlowDefinitionError]) -> None:
         for el in self._elements.values():
@@ -307,6 +314,7 @@ class FlowDefinition(_Composite):
             )
         self._edges.append(Edge(source, target, bool(on_success), bool(on_error)))
         self._plan = None
+        _touch()
         return self
 
     @property
@@ -399,6 +407,15 @@ class AgentDefinition(_Composite):
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+_EPOCH = [0]
+"""Bumped by every change to any definition, so a cached validation of a tree (which may contain
+definitions changed through other references) is trusted only while nothing changed anywhere."""
+
+
+def _touch() -> None:
+    _EPOCH[0] += 1
+
+
 def _as_flow(flow: Any, id: str, owner: _Composite) -> FlowDefinition:
     if not isinstance(flow, FlowDefinition):
         raise FlowDefinitionError(

@@ -110,7 +110,8 @@ class EventBus:
 
     def has_handlers(self, event_type: EventType) -> bool:
         """Whether anyone listens; the runner skips building events nobody hears."""
-        return bool(self._handlers.get(event_type.value) or self._handlers.get(ALL_EVENTS))
+        # EventType is a StrEnum, so a member finds its string key without the ``.value`` lookup.
+        return bool(self._handlers.get(event_type) or self._handlers.get(ALL_EVENTS))
 
     async def emit(self, event: Event) -> Event:
         """Calls every handler for the event's type, then the catch-all ones, in order.

@@ -107,9 +107,7 @@ class InMemoryRun:
         self.run_id = run_id or f"mem_{uuid.uuid4().hex[:12]}"
         self.root_component_id = root_component_id
         self.event_bus = event_bus if event_bus is not None else EventBus()
-        self.public_state = (
-            public_state if isinstance(public_state, ScopeDict) else WorldState(public_state)
-        )
+        self.public_state = public_state if isinstance(public_state, ScopeDict) else WorldState(public_state)
         self.system_state = (
             system_state if isinstance(system_state, ScopeDict) else ExecutionState(system_state)
         )

@@ -1,0 +1,157 @@
+"""In-memory flow runner overhead: chains and a joined fan-out, optionally against LangGraph.
+
+Run: python bench/flow.py [--repeat N] [--no-langgraph]
+
+Shapes, each with trivial async nodes (the work is nil, so the time is the runner's):
+  chain-1k / chain-10k   n nodes connected a0 -> a1 -> ... (the DAG scheduler, run inline)
+  seq-10k                n nodes without connections (the in-order path)
+  fanout-1000            start -> 1,000 independent nodes -> join (1,002 nodes, concurrent)
+Times are the best of N runs and include validation and compilation of the definition.
+Targets: < 50 us/node, linear from 1k to 10k, the 1,000-way fan-out < 0.3 s.
+If ``langgraph`` is importable the same shapes run as StateGraphs in the same process, and the
+ratio langgraph/danaflow is printed (langgraph is not a danaflow dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import operator
+import resource
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypedDict
+
+from danaflow.context import ExecutionStatusEnum
+from danaflow.flow import FlowDefinition, FlowRunner, PythonNode
+
+
+async def _noop(ctx: Any) -> None:
+    return None
+
+
+def chain(n: int, connect: bool = True) -> FlowDefinition:
+    flow = FlowDefinition("chain")
+    node = PythonNode(_noop)
+    for i in range(n):
+        flow.node(f"n{i}", node)
+    if connect:
+        for i in range(n - 1):
+            flow.connect(f"n{i}", f"n{i + 1}")
+    return flow
+
+
+def fanout(width: int) -> FlowDefinition:
+    flow = FlowDefinition("fanout")
+    node = PythonNode(_noop)
+    flow.node("start", node).node("join", node)
+    for i in range(width):
+        flow.node(f"w{i}", node).connect("start", f"w{i}").connect(f"w{i}", "join")
+    return flow
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def best_of(repeat: int, make: Callable[[], Awaitable[Any]]) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        await make()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+async def run_danaflow(flow: FlowDefinition) -> None:
+    result = await FlowRunner(flow).run()
+    assert result.execution_status is ExecutionStatusEnum.completed, result.error
+
+
+# ---- LangGraph, the same shapes --------------------------------------------------------------------
+class _State(TypedDict):
+    hits: Annotated[int, operator.add]
+
+
+async def _lg_noop(state: _State) -> dict[str, int]:
+    return {"hits": 1}
+
+
+def lg_chain(n: int) -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    g = StateGraph(_State)
+    for i in range(n):
+        g.add_node(f"n{i}", _lg_noop)
+    g.add_edge(START, "n0")
+    for i in range(n - 1):
+        g.add_edge(f"n{i}", f"n{i + 1}")
+    g.add_edge(f"n{n - 1}", END)
+    return g.compile()
+
+
+def lg_fanout(width: int) -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    g = StateGraph(_State)
+    g.add_node("start", _lg_noop)
+    g.add_node("join", _lg_noop)
+    g.add_edge(START, "start")
+    names = [f"w{i}" for i in range(width)]
+    for name in names:
+        g.add_node(name, _lg_noop)
+        g.add_edge("start", name)
+    g.add_edge(names, "join")
+    g.add_edge("join", END)
+    return g.compile()
+
+
+async def run_langgraph(graph: Any, steps: int, expected: int) -> None:
+    out = await graph.ainvoke({"hits": 0}, {"recursion_limit": steps + 10})
+    assert out["hits"] == expected, out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-langgraph", action="store_true")
+    args = parser.parse_args()
+    try:
+        if args.no_langgraph:
+            raise ImportError
+        import langgraph  # noqa: F401
+
+        have_lg = True
+    except ImportError:
+        have_lg = False
+
+    shapes: list[tuple[str, int, Callable[[], FlowDefinition], Callable[[], Any] | None, int]] = [
+        ("chain-1k", 1000, lambda: chain(1000), lambda: (lg_chain(1000), 1000, 1000), 1000),
+        ("chain-10k", 10000, lambda: chain(10000), lambda: (lg_chain(10000), 10000, 10000), 10000),
+        ("seq-10k", 10000, lambda: chain(10000, connect=False), None, 10000),
+        ("fanout-1000", 1002, lambda: fanout(1000), lambda: (lg_fanout(1000), 3, 1002), 1002),
+    ]
+    print(f"{'shape':<13} {'nodes':>6} {'danaflow s':>11} {'us/node':>8} {'peak RSS MB':>12}", end="")
+    print(f" {'langgraph s':>12} {'us/node':>8} {'ratio lg/df':>11}" if have_lg else "")
+    per_node: dict[str, float] = {}
+    for name, nodes, make, make_lg, _ in shapes:
+        flow = make()
+        secs = await best_of(args.repeat, lambda flow=flow: run_danaflow(flow))
+        per_node[name] = secs / nodes * 1e6
+        line = f"{name:<13} {nodes:>6} {secs:>11.4f} {per_node[name]:>8.1f} {peak_rss_mb():>12.1f}"
+        if have_lg and make_lg is not None:
+            graph, steps, expected = make_lg()
+            lg_repeat = 1 if nodes >= 10000 else args.repeat
+            lg_secs = await best_of(lg_repeat, lambda g=graph, s=steps, e=expected: run_langgraph(g, s, e))
+            line += f" {lg_secs:>12.4f} {lg_secs / nodes * 1e6:>8.1f} {lg_secs / secs:>11.1f}x"
+        print(line, flush=True)
+    print()
+    ratio = per_node["chain-10k"] / per_node["chain-1k"]
+    print(f"linearity: chain-10k / chain-1k per-node time = {ratio:.2f}")
+    print(f"peak RSS of the whole run: {peak_rss_mb():.1f} MB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
