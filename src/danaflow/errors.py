@@ -146,7 +146,10 @@ class DanaRuntimeError(DanaflowError):
         if self.location is not None and (excerpt := self.location.excerpt()):
             head = f"{head}\n{excerpt}"
         if len(self.stack) > 1:
-            frames = "\n".join(f"  in {fn} at {loc}" for fn, loc in self.stack)
+            shown = [f"  in {fn} at {loc}" for fn, loc in self.stack]
+            if len(shown) > 12:
+                shown = [*shown[:4], f"  ... {len(shown) - 10} more calls ...", *shown[-6:]]
+            frames = "\n".join(shown)
             head = f"{head}\nDana call stack (innermost last):\n{frames}"
         return head
 

@@ -322,14 +322,14 @@ def test_registered_functions_are_callable_and_can_receive_the_context() -> None
     assert outcome.output == "42 agent-7\n"
 
 
-def test_scoped_state_wins_over_registered_functions() -> None:
-    # DESIGN §3 and the FunctionRegistry docstring: a registered name is found after the
-    # private/public/system scopes.
+def test_registered_functions_win_over_unscoped_state() -> None:
+    # docs/language.md: builtins and registered functions come before the unscoped fallback to
+    # state; the scoped name still reads the state.
     ctx = SandboxContext(initial_private_state={"helper": "private value"})
     ctx.registry.register("helper", lambda: "python")
-    outcome = run("print(helper)\n", ctx, print_sink=_quiet)
+    outcome = run("print(helper(), private:helper)\n", ctx, print_sink=_quiet)
     assert outcome.error is None, outcome.error
-    assert outcome.output == "private value\n"
+    assert outcome.output == "python private value\n"
 
 
 def test_program_definitions_win_over_registered_functions() -> None:

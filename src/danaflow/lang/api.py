@@ -73,7 +73,7 @@ def _search_paths(filename: str, extra: Iterable[str | Path]) -> tuple[Path, ...
 
 
 def _execute(runtime: Runtime, source: str, filename: str, local: Mapping[str, Any]) -> Any:
-    program = compile_program(source, filename, steps=runtime.max_steps is not None)
+    program = compile_program(source, filename, steps=runtime.counts_steps)
     register_source(filename, source)
     g = runtime.program_globals(local)
     exec(program.code, g)  # defines _dana_main in g; Dana code runs only when called below
@@ -115,12 +115,13 @@ def run(
         ctx,
         filename=fname,
         max_steps=max_steps,
+        timeout=timeout,
         search_paths=_search_paths(fname, search_paths),
         module_executor=execute_module,
     )
     value, error = None, None
     try:
-        with Watchdog(timeout):
+        with Watchdog(timeout, on_fire=runtime.expire):
             value = _execute(runtime, source, fname, ctx.local)
     except (KeyboardInterrupt, SystemExit):
         raise

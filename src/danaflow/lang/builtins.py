@@ -84,7 +84,12 @@ def _type(obj: Any, /, *more: Any) -> type:
             "type() with several arguments (creating a class) is not allowed in the sandbox",
             error_type="SandboxError",
         )
-    return _py.type(obj)
+    result = _py.type(obj)
+    if issubclass(result, _py.type):
+        # A metaclass (type itself, pydantic's) would create classes when called: hand back this
+        # one-argument function instead, which reads the same (`type(int).__name__ == "type"`).
+        return _type
+    return result
 
 
 _type.__name__ = "type"

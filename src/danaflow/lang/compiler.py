@@ -63,6 +63,15 @@ BLOCKED_ATTRIBUTES = frozenset(
         "im_func",
         "im_self",
         "im_class",
+        # pydantic class methods of structs that read files, unpickle, or skip validation
+        "parse_raw",
+        "parse_file",
+        "from_orm",
+        "model_construct",
+        "construct",
+        "model_rebuild",
+        "update_forward_refs",
+        "model_post_init",
     }
 )
 # Attributes whose value must go through the runtime (str.format can reach attributes).
@@ -218,7 +227,9 @@ class _Compiler:
         if isinstance(t, na.Attribute):
             value = self.expr(t.value)
             self._check_attr(t.attr, t.loc, store=True)
-            return self.at(ast.Attribute(value, t.attr, ast.Store()), t.loc)
+            # Through a guard: classes (the host's included) are shared by the whole process.
+            guarded = self.call("_writable", [value], t.loc)
+            return self.at(ast.Attribute(guarded, t.attr, ast.Store()), t.loc)
         if isinstance(t, na.Subscript):
             return self.at(ast.Subscript(self.expr(t.value), self.expr(t.index), ast.Store()), t.loc)
         if isinstance(t, (na.Tuple, na.List)):
@@ -392,7 +403,10 @@ class _Compiler:
 
     def _function(self, name: str, params, body: list[ast.stmt], loc: Location) -> ast.FunctionDef:
         if self.steps:
-            body.insert(0, self.at(ast.Expr(self.call("_step", [], loc)), loc))
+            # Placed on the first statement, so a runaway recursion reports the recursive line.
+            first = getattr(body[0], "lineno", None)
+            at = Location(loc.file, first, getattr(body[0], "col_offset", 0) + 1) if first else loc
+            body.insert(0, self.at(ast.Expr(self.call("_step", [], at)), at))
         return self.at(ast.FunctionDef(name, self.arguments(params), body, [], None, None), loc)
 
     def _with_receiver(self, name: str, receiver: na.Receiver | None, params, loc: Location):
@@ -567,10 +581,14 @@ class _Compiler:
         return ast.Starred(self.expr(e.value), ast.Load())
 
     def comprehensions(self, gens) -> list[ast.comprehension]:
-        return [
-            ast.comprehension(self.target(g.target), self.expr(g.iter), [self.expr(c) for c in g.ifs], 0)
-            for g in gens
-        ]
+        out = []
+        for g in gens:
+            ifs = [self.expr(c) for c in g.ifs]
+            if self.steps:
+                # Each iteration counts: `_tick()` spends a step and is always true.
+                ifs.insert(0, self.call("_tick", [], g.loc))
+            out.append(ast.comprehension(self.target(g.target), self.expr(g.iter), ifs, 0))
+        return out
 
     def e_ListComp(self, e):
         return ast.ListComp(self.expr(e.elt), self.comprehensions(e.generators))

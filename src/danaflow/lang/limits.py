@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Callable
 
 from .runtime import TimeoutExpired
 
 __all__ = ["Watchdog"]
+
+_REFIRE_S = 0.05
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
@@ -23,8 +26,10 @@ _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 class Watchdog:
     """Context manager: interrupts the current thread after ``timeout`` seconds (None: never)."""
 
-    def __init__(self, timeout: float | None):
+    def __init__(self, timeout: float | None, on_fire: Callable[[], None] | None = None):
         self.timeout = timeout
+        self.on_fire = on_fire
+        """Also called when the timeout passes (the runtime turns its step checks into stops)."""
         self._lock = threading.Lock()
         self._active = False
         self.fired = False
@@ -36,7 +41,13 @@ class Watchdog:
             if not self._active:
                 return
             self.fired = True
+            if self.on_fire is not None:
+                self.on_fire()
             _set_async_exc(ctypes.c_ulong(self._thread_id), ctypes.py_object(TimeoutExpired))
+            # Fire again until the program is gone: a `finally:` block may loop too.
+            self._timer = threading.Timer(_REFIRE_S, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
 
     def __enter__(self) -> Watchdog:
         if self.timeout is None:
@@ -53,9 +64,10 @@ class Watchdog:
     def __exit__(self, *exc) -> None:
         if self._timer is None:
             return
-        self._timer.cancel()
         with self._lock:
             self._active = False
+            if self._timer is not None:
+                self._timer.cancel()
             if self.fired:
                 # The exception may still be pending if the program ended first: clear it so it
                 # cannot surface later in unrelated code.

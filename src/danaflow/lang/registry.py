@@ -1,8 +1,9 @@
 """The FunctionRegistry: the Python functions a host program exposes to Dana code.
 
 Dana's own functions are ordinary lexical names and never live here; builtins live in
-``builtins.py``. A registered name is found after the lexical names and the private/public/system
-scopes, so a program's own definitions always win.
+``builtins.py``. An unscoped name resolves to the program's own (lexical) names first, then to
+builtins and registered functions, and only then falls back to the ``local:``/``private:``/
+``public:``/``system:`` state; a program's own definitions always win.
 """
 
 from __future__ import annotations

@@ -117,6 +117,9 @@ class DanaModule:
         return f"<dana module {self._name}>"
 
 
+_UNLIMITED = 1 << 62
+
+
 class _SystemWriter:
     """``system:x = v`` goes through here so the runtime's reserved keys stay read-only."""
 
@@ -179,6 +182,16 @@ def _make_interface(
     return structs.make_interface(name, fields, methods, doc)
 
 
+def writable(obj: Any) -> Any:
+    """The target of an attribute store; classes are refused (they are shared by the process)."""
+    if isinstance(obj, type):
+        raise SandboxError(
+            f"cannot set attributes of class {obj.__name__}: classes are read-only in Dana",
+            error_type="SandboxError",
+        )
+    return obj
+
+
 def undefined_name(name: str) -> Any:
     """Raises the error for a name nothing defines (SandboxError for the refused Python builtins)."""
     if name in FORBIDDEN_NAMES:
@@ -203,6 +216,7 @@ class Runtime:
         *,
         filename: str,
         max_steps: int | None = None,
+        timeout: float | None = None,
         search_paths: tuple[Path, ...] = (),
         module_executor: Callable[[Runtime, Path], Mapping[str, Any]] | None = None,
     ):
@@ -213,7 +227,10 @@ class Runtime:
         self.output: list[str] = []
         self.logs: list[dict[str, Any]] = []
         self.max_steps = max_steps
-        self._steps_left = [max_steps if max_steps is not None else 0]
+        self.counts_steps = max_steps is not None or timeout is not None
+        """Whether programs are compiled with checks at loop back-edges and calls."""
+        self._steps_left = [max_steps if max_steps is not None else _UNLIMITED]
+        self.expired = False
         self.search_paths = search_paths
         self.allowed_modules = DEFAULT_PYTHON_MODULES | ctx.allow_python_modules
         self.modules: dict[str, DanaModule] = {}
@@ -241,6 +258,8 @@ class Runtime:
                 "_pop_desired": _pop_desired,
                 "_desired": DESIRED_TYPE.get,
                 "_step": self._step,
+                "_tick": self._tick,
+                "_writable": writable,
                 "_import": self._import,
                 "_from_import": self._from_import,
                 "_struct": _make_struct,
@@ -283,7 +302,22 @@ class Runtime:
         left = self._steps_left
         left[0] -= 1
         if left[0] < 0:
+            if self.expired:
+                raise TimeoutExpired()
             raise StepLimitExceeded()
+
+    def expire(self) -> None:
+        """Called by the timeout watchdog (another thread): the next step check raises.
+
+        This is what stops a program that keeps running after the asynchronous interrupt, e.g. a
+        ``finally:`` block that loops or calls a function that loops.
+        """
+        self.expired = True
+        self._steps_left[0] = -1
+
+    def _tick(self) -> bool:
+        self._step()
+        return True
 
     def _receiver(self, name: str, annotation: Any, fn: Callable[..., Any]) -> Any:
         from . import structs  # pydantic loads only for programs that use structs
