@@ -336,3 +336,19 @@ async def test_run_started_may_refuse_the_run():
     run = RecordingRun({"f.missing": NodeExecutionResult()}, root_component_id="f")
     with pytest.raises(RunError):
         await FlowRunner(FlowDefinition().node("a", PythonNode(lambda ctx: 1)), run).run()
+
+
+async def test_a_reused_flow_restores_its_children_for_later_references():
+    log: list[str] = []
+    stored = {
+        "bot.f1": NodeExecutionResult(component_id="f1", execution_status=S.completed),
+        "bot.f1.a": NodeExecutionResult(
+            component_id="a", execution_status=S.completed, outcome=NodeOutcome(text="from the last run")
+        ),
+    }
+    agent = AgentDefinition("bot").flow("f1", FlowDefinition().node("a", recorder(log, "a")))
+    agent.flow("f2", FlowDefinition().node("b", PythonNode(lambda ctx: ctx.get_result("f1.a").outcome.text)))
+    result = await AgentRunner(agent, RecordingRun(stored)).run()
+    assert log == []
+    assert result.get_result("f1").reused and result.get_result("f1.a").reused
+    assert result.get_result("f2.b").outcome.value == "from the last run"

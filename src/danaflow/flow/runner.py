@@ -91,12 +91,7 @@ class _Execution:
         parent = ctx.parent
         reused = hooks.reuse(path)
         if reused is not None:
-            result = reused.model_copy(update={"reused": True})
-            ctx.result = result
-            ctx.execution_status = result.execution_status
-            if parent is not None:
-                parent.set_result(ctx.component_id, result)
-            return result
+            return self.restore(ctx, element, reused)
         is_node = kind is _T.node
         ctx.execution_status = _S.running
         hooks.component_started(path, ctx)
@@ -143,6 +138,38 @@ class _Execution:
             parent.set_result(ctx.component_id, result)
         await self.emit_finished(ctx, result, is_node)
         hooks.component_finished(path, ctx, result)
+        return result
+
+    def restore(
+        self, ctx: ExecutionContext, element: Any, stored: NodeExecutionResult
+    ) -> NodeExecutionResult:
+        """Installs a stored result (resume) and, for a composite, its children's stored results,
+        so ``$hier{flow1.node}`` still resolves after ``flow1`` was reused as a whole.
+        """
+        result = stored.model_copy(update={"reused": True})
+        ctx.result = result
+        ctx.execution_status = result.execution_status
+        if ctx.parent is not None:
+            ctx.parent.set_result(ctx.component_id, result)
+        children: list[tuple[str, Any, ExecutableTypeEnum]] = []
+        if isinstance(element, SubflowElement | SubagentElement | FlowDefinition | AgentDefinition):
+            definition = getattr(element, "flow", None) or getattr(element, "agent", None) or element
+            children = [(el.id, el, el.kind) for el in definition.elements]
+        elif isinstance(element, ConditionalElement):
+            for branch in (element.then, element.else_):
+                if branch is not None:
+                    children += [(el.id, el, el.kind) for el in branch.elements]
+        elif isinstance(element, ForEachElement):
+            i = 0
+            while self.hooks.reuse(f"{ctx.path}.{i}") is not None:
+                children.append((str(i), element.body, _T.iteration))
+                i += 1
+        for child_id, child_element, kind in children:
+            child_stored = self.hooks.reuse(f"{ctx.path}.{child_id}")
+            if child_stored is not None:
+                child = ctx.create_child(kind, child_id, child_element)
+                self.restore(child, child_element, child_stored)
+        result._children = ctx.execution_results
         return result
 
     async def emit_finished(self, ctx: ExecutionContext, result: NodeExecutionResult, is_node: bool) -> None:
