@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from .context import ExecutionContext
+from .resources import DatabaseResource, Resource, ToolResource
 from .result import ErrorInfo, NodeExecutionResult, NodeOutcome, Usage
 from .state import AgentState, ExecutionState, StateView, WorldState
 from .status import ExecutableTypeEnum, ExecutionStatusEnum
 
 __all__ = [
     "AgentState",
+    "DatabaseResource",
     "ErrorInfo",
     "ExecutableTypeEnum",
     "ExecutionContext",
@@ -16,7 +18,9 @@ __all__ = [
     "ExecutionStatusEnum",
     "NodeExecutionResult",
     "NodeOutcome",
+    "Resource",
     "StateView",
+    "ToolResource",
     "Usage",
     "WorldState",
 ]

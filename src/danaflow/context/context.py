@@ -39,6 +39,7 @@ class ExecutionContext:
         "_context_id",
         "_resources",
         "_sandbox",
+        "_strategies",
         "children",
         "component_definition",
         "component_id",
@@ -92,6 +93,7 @@ class ExecutionContext:
         """The input a ``node_input_required`` handler (or a resume) supplied, if any."""
         self.result: NodeExecutionResult | None = None
         self._resources: dict[str, Any] | None = None
+        self._strategies: dict[str, Any] | None = None
         self.path = f"{parent.path}.{component_id}" if parent is not None else component_id
         self._sandbox: SandboxContext | None = sandbox
         if parent is None or sandbox is not None or agent_state is not None:
@@ -311,8 +313,19 @@ class ExecutionContext:
             yield from child.walk()
 
     # ---- resources and LLMs ------------------------------------------------------------------
-    def register_resource(self, name: str, resource: Any) -> None:
-        """Makes ``resource`` reachable as ``name`` here and in every descendant (and via ``use``)."""
+    def register_resource(self, name: Any, resource: Any = _MISSING) -> None:
+        """Makes ``resource`` reachable as ``name`` here and in every descendant (and via ``use``).
+
+        ``register_resource(resource)`` (seed 000) registers it under its own ``.name``.
+        """
+        if resource is _MISSING:
+            resource, name = name, getattr(name, "name", None)
+            if not isinstance(name, str) or not name:
+                raise ComponentError(
+                    f"register_resource: got {type(resource).__name__} without a .name, "
+                    "want register_resource(name, resource)",
+                    path=self.path,
+                )
         if self._resources is None:
             self._resources = {}
         self._resources[name] = resource
@@ -339,6 +352,84 @@ class ExecutionContext:
     def registered_resources(self) -> Iterator[tuple[str, Any]]:
         """The resources registered on this context itself (what the run closes at the end)."""
         yield from (self._resources or {}).items()
+
+    def close(self) -> None:
+        """Closes the resources registered on this context (those with a ``close()``), newest
+        first, each once; all are attempted, then the first failure is raised."""
+        first: BaseException | None = None
+        for _name, resource in reversed(list((self._resources or {}).items())):
+            close = getattr(resource, "close", None)
+            if close is None or getattr(resource, "closed", False) is True:
+                continue
+            try:
+                close()
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def __enter__(self) -> ExecutionContext:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception as close_exc:  # the body's error wins; the close failure rides along
+            exc.add_note(f"also, closing resources of {self.path} failed: {close_exc!r}")
+
+    async def __aenter__(self) -> ExecutionContext:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # ---- planning (the planning layer sits above; plans are duck-typed) ----------------------
+    def register_reasoning_strategy(self, name: str, strategy: Any) -> None:
+        """Makes a reasoning strategy available by name here and in every descendant."""
+        if self._strategies is None:
+            self._strategies = {}
+        self._strategies[name] = strategy
+
+    def get_reasoning_strategy(self, name: str, default: Any = _MISSING) -> Any:
+        """A strategy by name from this context or its ancestors; ComponentError lists the known."""
+        for ctx in self.ancestry():
+            if ctx._strategies is not None and name in ctx._strategies:
+                return ctx._strategies[name]
+        if default is not _MISSING:
+            return default
+        known = ", ".join(sorted(self.reasoning_strategies())) or "none"
+        raise ComponentError(f"no reasoning strategy named {name!r} (registered: {known})", path=self.path)
+
+    def reasoning_strategies(self) -> dict[str, Any]:
+        """Every strategy visible here by name, inner registrations winning."""
+        out: dict[str, Any] = {}
+        for ctx in reversed(list(self.ancestry())):
+            out.update(ctx._strategies or {})
+        return out
+
+    def execute_plan(self, plan: Any, **options: Any) -> Any:
+        """Runs ``plan`` in this context (``plan.execute(self, **options)``) and returns its result.
+
+        context/ sits below the planning layer, so the plan object does the work (danaflow.planning).
+        """
+        execute = getattr(plan, "execute", None)
+        if execute is None:
+            raise ComponentError(
+                f"execute_plan: got {type(plan).__name__}, want a danaflow.planning.Plan", path=self.path
+            )
+        return execute(self, **options)
+
+    async def aexecute_plan(self, plan: Any, **options: Any) -> Any:
+        """The async twin of ``execute_plan`` (``await plan.aexecute(self, **options)``)."""
+        aexecute = getattr(plan, "aexecute", None)
+        if aexecute is None:
+            raise ComponentError(
+                f"aexecute_plan: got {type(plan).__name__}, want a danaflow.planning.Plan", path=self.path
+            )
+        return await aexecute(self, **options)
 
     @property
     def llm(self) -> Any:
