@@ -1,0 +1,126 @@
+"""The `danaflow` command as a user runs it: a real subprocess, stdout/stderr and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = [sys.executable, "-m", "danaflow.cli"]
+
+
+def danaflow(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*EXE, *args], input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+@pytest.fixture
+def program(tmp_path: Path):
+    def write(text: str, name: str = "prog.na") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def test_run_prints_output_and_logs_to_stderr(program) -> None:
+    path = program('print("hello")\nlog("a log line")\n')
+    proc = danaflow("run", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hello\n"
+    assert "a log line" in proc.stderr
+
+
+def test_runtime_error_is_file_line_col_with_source_and_no_traceback(program) -> None:
+    path = program('x = 1\nprint("before")\ny = x / 0\n')
+    proc = danaflow("run", str(path))
+    assert proc.returncode == 1
+    assert proc.stdout == "before\n"
+    first = proc.stderr.splitlines()[0]
+    assert first == f"{path}:3:5: ZeroDivisionError: division by zero"
+    assert "y = x / 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_python_traceback(program) -> None:
+    path = program("y = 1 / 0\n")
+    proc = danaflow("run", str(path), "--debug")
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr
+
+
+def test_syntax_error_names_the_place(program) -> None:
+    path = program("x = (1 +\n")
+    proc = danaflow("run", str(path))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"{path}:1:9: SyntaxError: got end of input, want expression")
+
+
+def test_set_fills_scopes_from_json(program) -> None:
+    path = program('print(public:n + 1, private:name, public:raw)\n')
+    proc = danaflow("run", str(path), "--set", "public:n=41", "--set", 'private:name="bo"', "--set",
+                    "public:raw=plain text")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "42 bo plain text\n"
+
+
+def test_bad_set_is_a_usage_error(program) -> None:
+    path = program("pass\n")
+    proc = danaflow("run", str(path), "--set", "nonsense")
+    assert proc.returncode == 2
+    assert "scope:name=value" in proc.stderr
+
+
+def test_timeout_stops_a_runaway_program(program) -> None:
+    path = program("while true:\n    pass\n")
+    proc = danaflow("run", str(path), "--timeout", "0.5")
+    assert proc.returncode == 1
+    assert "TimeoutError" in proc.stderr and ":1:" in proc.stderr
+
+
+def test_max_steps(program) -> None:
+    path = program("i = 0\nwhile true:\n    i += 1\n")
+    proc = danaflow("run", str(path), "--max-steps", "100")
+    assert proc.returncode == 1
+    assert "step budget of 100" in proc.stderr
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    proc = danaflow("run", str(tmp_path / "nope.na"))
+    assert proc.returncode == 1
+    assert "no such file" in proc.stderr
+
+
+def test_check_compiles_without_running(program) -> None:
+    good = program('print("never printed")\n', "good.na")
+    proc = danaflow("check", str(good))
+    assert proc.returncode == 0 and proc.stdout == f"{good}: ok\n"
+    bad = program("def f(:\n    pass\n", "bad.na")
+    proc = danaflow("check", str(bad))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"{bad}:1:7: SyntaxError")
+
+
+def test_check_reports_sandbox_refusals(program) -> None:
+    bad = program("x = ().__class__\n")
+    proc = danaflow("check", str(bad))
+    assert proc.returncode == 1
+    assert "SandboxError" in proc.stderr and "__class__" in proc.stderr
+
+
+def test_repl_keeps_state_and_handles_blocks_and_errors() -> None:
+    script = "x = 41\nx + 1\ndef double(n):\n    return n * 2\n\ndouble(x)\nprint(oops)\nprint(public:city)\n"
+    proc = danaflow("repl", "--set", "public:city=Paris", stdin=script)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "42"
+    assert lines[1] == "82"
+    assert "NameError: name 'oops' is not defined" in lines[2]
+    assert lines[-1] == "Paris"
+
+
+def test_runs_commands_are_mounted(tmp_path: Path) -> None:
+    proc = danaflow("runs", "list", "--run-root", str(tmp_path / "runs"))
+    assert proc.returncode == 0, proc.stderr
