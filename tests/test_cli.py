@@ -59,9 +59,17 @@ def test_syntax_error_names_the_place(program) -> None:
 
 
 def test_set_fills_scopes_from_json(program) -> None:
-    path = program('print(public:n + 1, private:name, public:raw)\n')
-    proc = danaflow("run", str(path), "--set", "public:n=41", "--set", 'private:name="bo"', "--set",
-                    "public:raw=plain text")
+    path = program("print(public:n + 1, private:name, public:raw)\n")
+    proc = danaflow(
+        "run",
+        str(path),
+        "--set",
+        "public:n=41",
+        "--set",
+        'private:name="bo"',
+        "--set",
+        "public:raw=plain text",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "42 bo plain text\n"
 

@@ -36,8 +36,9 @@ def test_import_danaflow_loads_no_heavy_modules() -> None:
         "heavy = ['lark', 'opentelemetry', 'httpx', 'sqlite3', 'pydantic', 'torch', 'openai']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+    )
     assert out.stdout.strip() == ""
 
 
@@ -54,7 +55,9 @@ def test_seed_call_shapes(tmp_path: Path) -> None:
     assert outcome.error is None, outcome.error
     assert ctx.get("private:status") == "analyzer_01 saw 2"
     # Seed 004: RunContext(...) and setup_run(run_id_prefix=...).
-    run_context = danaflow.RunContext(root_component_id="my_agent", project_root=tmp_path, run_root=tmp_path / "runs")
+    run_context = danaflow.RunContext(
+        root_component_id="my_agent", project_root=tmp_path, run_root=tmp_path / "runs"
+    )
     run_context.setup_run(run_id_prefix="test")
     assert run_context.run_id.startswith("test_")
     run_context.close()
