@@ -200,7 +200,7 @@ def main() -> None:
         ratio = td / tp
         worst = max(worst, ratio)
         print(f"{name:40} {td:9.4f} {tp:10.4f} {ratio:7.2f}")
-    tv, vv = time_python(STRUCT_PYDANTIC, args.repeat)
+    tv, _ = time_python(STRUCT_PYDANTIC, args.repeat)
     td, _ = time_dana(STRUCT_DANA, args.repeat)
     print(f"{'  same, vs a validated pydantic model':40} {td:9.4f} {tv:10.4f} {td / tv:7.2f}")
     print(f"worst ratio: {worst:.2f} (target <= 2.0)")

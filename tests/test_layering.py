@@ -1,4 +1,7 @@
-"""Layers never import upward (STYLE.md): errors <- lang <- llm, template <- context <- flow <- run <- planning, cli."""
+"""Layers never import upward (STYLE.md).
+
+errors <- lang <- llm, template <- context <- flow <- run <- planning, cli.
+"""
 
 from __future__ import annotations
 
