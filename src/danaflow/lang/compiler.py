@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import CodeType
 
-from danaflow.errors import DanaSyntaxError, Location, SandboxError
+from danaflow.errors import Location
 
 from . import ast as na
-from .builtins import BUILTIN_NAMES
+from .compile_expr import BINOPS, BLOCKED_ATTRIBUTES, ExpressionCompiler, is_internal
 from .parser import parse, parse_expression
 from .resolve import bound_names, resolve_free_names
 
@@ -33,79 +32,6 @@ __all__ = [
 ]
 
 MAIN = "_dana_main"
-DESIRED_TYPE_KEY = "__dana_desired_type"
-ALLOWED_DUNDER_ATTRS = frozenset({"__name__", "__doc__"})
-BLOCKED_ATTRIBUTES = frozenset(
-    {
-        "gi_frame",
-        "gi_code",
-        "gi_yieldfrom",
-        "gi_running",
-        "cr_frame",
-        "cr_code",
-        "cr_await",
-        "ag_frame",
-        "ag_code",
-        "ag_await",
-        "f_globals",
-        "f_locals",
-        "f_builtins",
-        "f_back",
-        "f_code",
-        "f_trace",
-        "tb_frame",
-        "tb_next",
-        "co_code",
-        "co_consts",
-        "func_globals",
-        "func_code",
-        "mro",
-        "im_func",
-        "im_self",
-        "im_class",
-        # pydantic class methods of structs that read files, unpickle, or skip validation
-        "parse_raw",
-        "parse_file",
-        "from_orm",
-        "model_construct",
-        "construct",
-        "model_rebuild",
-        "update_forward_refs",
-        "model_post_init",
-    }
-)
-# Attributes whose value must go through the runtime (str.format can reach attributes).
-GUARDED_ATTRIBUTES = frozenset({"format", "format_map"})
-
-_BINOPS = {
-    "+": ast.Add,
-    "-": ast.Sub,
-    "*": ast.Mult,
-    "/": ast.Div,
-    "//": ast.FloorDiv,
-    "%": ast.Mod,
-    "@": ast.MatMult,
-    "**": ast.Pow,
-    "<<": ast.LShift,
-    ">>": ast.RShift,
-    "|": ast.BitOr,
-    "^": ast.BitXor,
-    "&": ast.BitAnd,
-}
-_UNARY = {"+": ast.UAdd, "-": ast.USub, "~": ast.Invert}
-_CMPOPS = {
-    "<": ast.Lt,
-    ">": ast.Gt,
-    "==": ast.Eq,
-    ">=": ast.GtE,
-    "<=": ast.LtE,
-    "!=": ast.NotEq,
-    "in": ast.In,
-    "not in": ast.NotIn,
-    "is": ast.Is,
-    "is not": ast.IsNot,
-}
-_SCOPE_DICTS = {"private": "_P", "public": "_U", "system": "_S"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,61 +55,9 @@ class CompiledExpression:
     filename: str
 
 
-def _is_internal(name: str) -> bool:
-    return name.startswith("_")
+class _Compiler(ExpressionCompiler):
+    """Translates one program: statements, functions, structs and the program's main function."""
 
-
-class _Compiler:
-    """Translates one program or expression; ``steps`` adds step-budget checks."""
-
-    def __init__(
-        self,
-        filename: str,
-        *,
-        steps: bool = False,
-        expression_mode: bool = False,
-        mapping_attrs: bool = False,
-        internal_names: frozenset[str] = frozenset(),
-    ):
-        self.filename = filename
-        self.steps = steps
-        self.expression_mode = expression_mode
-        self.mapping_attrs = mapping_attrs
-        self.internal_names = internal_names
-        self._ids = itertools.count(1)
-        self.loop_depth = 0
-
-    # ---- helpers
-    def tmp(self, stem: str) -> str:
-        return f"_{stem}{next(self._ids)}"
-
-    def at(self, node: ast.AST, loc: Location) -> ast.AST:
-        node.lineno = loc.line or 1
-        node.col_offset = max(loc.col - 1, 0)
-        node.end_lineno = node.lineno
-        node.end_col_offset = node.col_offset + 1
-        return node
-
-    def refuse(self, message: str, loc: Location) -> SandboxError:
-        return SandboxError(message, location=loc, error_type="SandboxError")
-
-    def syntax(self, message: str, loc: Location) -> DanaSyntaxError:
-        return DanaSyntaxError(message, location=loc)
-
-    def check_name(self, name: str, loc: Location) -> None:
-        if name.startswith("_") and name not in self.internal_names:
-            raise self.refuse(f"name {name!r} is not allowed: names starting with '_' are reserved", loc)
-
-    def load(self, name: str, loc: Location) -> ast.Name:
-        return self.at(ast.Name(name, ast.Load()), loc)
-
-    def call(self, func: str, args: list[ast.expr], loc: Location, keywords=None) -> ast.Call:
-        return self.at(ast.Call(self.load(func, loc), args, keywords or []), loc)
-
-    def const(self, value, loc: Location) -> ast.Constant:
-        return self.at(ast.Constant(value), loc)
-
-    # ---- statements
     def block(self, stmts) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         for s in stmts:
@@ -204,39 +78,6 @@ class _Compiler:
 
     def s_ExprStmt(self, s: na.ExprStmt):
         return ast.Expr(self.expr(s.value))
-
-    def target(self, t: na.Expr) -> ast.expr:
-        if isinstance(t, na.Name):
-            self.check_name(t.id, t.loc)
-            return self.at(ast.Name(t.id, ast.Store()), t.loc)
-        if isinstance(t, na.ScopedName):
-            self._check_scoped(t, store=True)
-            if t.scope == "local":
-                return self.at(ast.Name(t.name, ast.Store()), t.loc)
-            if t.scope == "system":
-                # Through a guard that refuses the runtime's reserved keys.
-                return self.at(
-                    ast.Subscript(self.load("_SW", t.loc), self.const(t.name, t.loc), ast.Store()), t.loc
-                )
-            return self.at(
-                ast.Subscript(
-                    self.load(_SCOPE_DICTS[t.scope], t.loc), self.const(t.name, t.loc), ast.Store()
-                ),
-                t.loc,
-            )
-        if isinstance(t, na.Attribute):
-            value = self.expr(t.value)
-            self._check_attr(t.attr, t.loc, store=True)
-            # Through a guard: classes (the host's included) are shared by the whole process.
-            guarded = self.call("_writable", [value], t.loc)
-            return self.at(ast.Attribute(guarded, t.attr, ast.Store()), t.loc)
-        if isinstance(t, na.Subscript):
-            return self.at(ast.Subscript(self.expr(t.value), self.expr(t.index), ast.Store()), t.loc)
-        if isinstance(t, (na.Tuple, na.List)):
-            return self.at(ast.Tuple([self.target(e) for e in t.elts], ast.Store()), t.loc)
-        if isinstance(t, na.Starred):
-            return self.at(ast.Starred(self.target(t.value), ast.Store()), t.loc)
-        raise self.syntax(f"cannot assign to {_describe(t)}", t.loc)
 
     def s_Assign(self, s: na.Assign):
         return ast.Assign([self.target(t) for t in s.targets], self.expr(s.value))
@@ -262,7 +103,7 @@ class _Compiler:
         return [push, self.at(ast.Try([assign], [], [], [pop]), s.loc)]
 
     def s_AugAssign(self, s: na.AugAssign):
-        return ast.AugAssign(self.target(s.target), _BINOPS[s.op](), self.expr(s.value))
+        return ast.AugAssign(self.target(s.target), BINOPS[s.op](), self.expr(s.value))
 
     def s_Pass(self, s):
         return ast.Pass()
@@ -378,29 +219,6 @@ class _Compiler:
         return ast.With(items, self.block(s.body))
 
     # ---- functions
-    def arguments(self, params: tuple[na.Param, ...]) -> ast.arguments:
-        args, defaults, kwonly, kw_defaults = [], [], [], []
-        vararg = kwarg = None
-        for p in params:
-            self.check_name(p.name, p.loc)
-            a = self.at(ast.arg(p.name), p.loc)
-            if p.kind == "star":
-                vararg = a
-            elif p.kind == "starstar":
-                kwarg = a
-            elif vararg is not None:
-                kwonly.append(a)
-                kw_defaults.append(self.expr(p.default) if p.default is not None else None)
-            else:
-                if p.default is None and defaults:
-                    raise self.syntax(
-                        f"parameter {p.name!r} without a default follows one with a default", p.loc
-                    )
-                args.append(a)
-                if p.default is not None:
-                    defaults.append(self.expr(p.default))
-        return ast.arguments([], args, vararg, kwonly, kw_defaults, kwarg, defaults)
-
     def _function(self, name: str, params, body: list[ast.stmt], loc: Location) -> ast.FunctionDef:
         if self.steps:
             # Placed on the first statement, so a runaway recursion reports the recursive line.
@@ -521,166 +339,6 @@ class _Compiler:
         return ast.Assign([self.at(ast.Name(s.name, ast.Store()), s.loc)], value)
 
     # ---- expressions
-    def expr(self, e: na.Expr) -> ast.expr:
-        node = getattr(self, f"e_{type(e).__name__}")(e)
-        if not hasattr(node, "lineno"):
-            self.at(node, e.loc)
-        return node
-
-    def e_Name(self, e: na.Name):
-        self.check_name(e.id, e.loc)
-        return ast.Name(e.id, ast.Load())
-
-    def _check_scoped(self, e: na.ScopedName, store: bool) -> None:
-        if not e.name.startswith("_"):
-            return
-        if not store and e.scope == "system" and e.name == DESIRED_TYPE_KEY:
-            return
-        raise self.refuse(f"{e.scope}:{e.name} is not allowed: names starting with '_' are reserved", e.loc)
-
-    def e_ScopedName(self, e: na.ScopedName):
-        self._check_scoped(e, store=False)
-        if e.scope == "local":
-            return ast.Name(e.name, ast.Load())
-        if e.scope == "system" and e.name == DESIRED_TYPE_KEY:
-            return self.call("_desired", [], e.loc)
-        return ast.Subscript(self.load(_SCOPE_DICTS[e.scope], e.loc), self.const(e.name, e.loc), ast.Load())
-
-    def e_Const(self, e: na.Const):
-        return ast.Constant(e.value)
-
-    def e_FString(self, e: na.FString):
-        values = []
-        for p in e.parts:
-            if isinstance(p, str):
-                values.append(self.const(p, e.loc))
-            else:
-                values.append(self.expr(p))
-        return ast.JoinedStr(values)
-
-    def e_FormattedValue(self, e: na.FormattedValue):
-        conv = {"r": 114, "s": 115, "a": 97}.get(e.conversion or "", -1)
-        spec = self.expr(e.spec) if e.spec is not None else None
-        return ast.FormattedValue(self.expr(e.value), conv, spec)
-
-    def e_Tuple(self, e):
-        return ast.Tuple([self.expr(x) for x in e.elts], ast.Load())
-
-    def e_List(self, e):
-        return ast.List([self.expr(x) for x in e.elts], ast.Load())
-
-    def e_Set(self, e):
-        return ast.Set([self.expr(x) for x in e.elts])
-
-    def e_Dict(self, e: na.Dict):
-        return ast.Dict(
-            [self.expr(k) if k is not None else None for k in e.keys], [self.expr(v) for v in e.values]
-        )
-
-    def e_Starred(self, e):
-        return ast.Starred(self.expr(e.value), ast.Load())
-
-    def comprehensions(self, gens) -> list[ast.comprehension]:
-        out = []
-        for g in gens:
-            ifs = [self.expr(c) for c in g.ifs]
-            if self.steps:
-                # Each iteration counts: `_tick()` spends a step and is always true.
-                ifs.insert(0, self.call("_tick", [], g.loc))
-            out.append(ast.comprehension(self.target(g.target), self.expr(g.iter), ifs, 0))
-        return out
-
-    def e_ListComp(self, e):
-        return ast.ListComp(self.expr(e.elt), self.comprehensions(e.generators))
-
-    def e_SetComp(self, e):
-        return ast.SetComp(self.expr(e.elt), self.comprehensions(e.generators))
-
-    def e_GenExp(self, e):
-        return ast.GeneratorExp(self.expr(e.elt), self.comprehensions(e.generators))
-
-    def e_DictComp(self, e):
-        return ast.DictComp(self.expr(e.key), self.expr(e.value), self.comprehensions(e.generators))
-
-    def e_BinOp(self, e: na.BinOp):
-        return ast.BinOp(self.expr(e.left), _BINOPS[e.op](), self.expr(e.right))
-
-    def e_UnaryOp(self, e: na.UnaryOp):
-        return ast.UnaryOp(_UNARY[e.op](), self.expr(e.operand))
-
-    def e_BoolOp(self, e: na.BoolOp):
-        return ast.BoolOp(ast.And() if e.op == "and" else ast.Or(), [self.expr(v) for v in e.values])
-
-    def e_Not(self, e):
-        return ast.UnaryOp(ast.Not(), self.expr(e.operand))
-
-    def e_Compare(self, e: na.Compare):
-        return ast.Compare(
-            self.expr(e.left), [_CMPOPS[o]() for o in e.ops], [self.expr(c) for c in e.comparators]
-        )
-
-    def e_IfExp(self, e):
-        return ast.IfExp(self.expr(e.test), self.expr(e.body), self.expr(e.orelse))
-
-    def e_Lambda(self, e: na.Lambda):
-        body = self.expr(e.body)
-        if self.steps:
-            # Count the call: evaluate _step() first, then the body (a tuple's last element).
-            body = self.at(
-                ast.Subscript(
-                    self.at(ast.Tuple([self.call("_step", [], e.loc), body], ast.Load()), e.loc),
-                    self.const(1, e.loc),
-                    ast.Load(),
-                ),
-                e.loc,
-            )
-        return ast.Lambda(self.arguments(e.params), body)
-
-    def keyword(self, k: na.Keyword) -> ast.keyword:
-        if k.name is not None and k.name != DESIRED_TYPE_KEY:
-            self.check_name(k.name, k.loc)
-        return self.at(ast.keyword(k.name, self.expr(k.value)), k.loc)
-
-    def e_Call(self, e: na.Call):
-        return ast.Call(
-            self.expr(e.func), [self.expr(a) for a in e.args], [self.keyword(k) for k in e.keywords]
-        )
-
-    def _check_attr(self, attr: str, loc: Location, store: bool = False) -> None:
-        if attr.startswith("_"):
-            if attr in ALLOWED_DUNDER_ATTRS and not store:
-                return
-            raise self.refuse(
-                f"attribute {attr!r} is not allowed: attributes starting with '_' are private", loc
-            )
-        if attr in BLOCKED_ATTRIBUTES:
-            raise self.refuse(f"attribute {attr!r} is not allowed in the sandbox", loc)
-
-    def e_Attribute(self, e: na.Attribute):
-        value = self.expr(e.value)  # first, so the leftmost refused attribute is the one reported
-        self._check_attr(e.attr, e.loc)
-        if self.mapping_attrs or e.attr in GUARDED_ATTRIBUTES:
-            helper = "_mattr" if self.mapping_attrs else "_attr"
-            return self.call(helper, [value, self.const(e.attr, e.loc)], e.loc)
-        return ast.Attribute(value, e.attr, ast.Load())
-
-    def e_Subscript(self, e: na.Subscript):
-        return ast.Subscript(self.expr(e.value), self.expr(e.index), ast.Load())
-
-    def e_Slice(self, e: na.Slice):
-        f = self.expr
-        return ast.Slice(
-            f(e.lower) if e.lower else None, f(e.upper) if e.upper else None, f(e.step) if e.step else None
-        )
-
-    _pipe_value: ast.expr | None = None
-
-    def e_PipeValue(self, e: na.PipeValue):
-        if self._pipe_value is None:
-            raise self.syntax("'$$' is only allowed in a pipeline stage of a declarative function", e.loc)
-        return self._pipe_value
-
-    # ---- programs
     def program(self, prog: na.Program) -> tuple[ast.Module, frozenset[str]]:
         body = list(prog.body)
         stmts = self.block(body)
@@ -689,7 +347,7 @@ class _Compiler:
             stmts[-1] = self.at(ast.Return(last.value), body[-1].loc)
         main = ast.FunctionDef(MAIN, ast.arguments([], [], None, [], [], None, []), stmts, [], None, None)
         self.at(main, prog.loc)
-        top_names = frozenset(n for n in bound_names(main) if not _is_internal(n))
+        top_names = frozenset(n for n in bound_names(main) if not is_internal(n))
         # Prologue: names the body binds start from local: (initial state, earlier REPL lines).
         prologue = []
         loc = prog.loc
@@ -706,50 +364,10 @@ class _Compiler:
             )
         sync = self.at(ast.Expr(self.call("_sync", [self.call("_locals", [], loc)], loc)), loc)
         main.body = [*prologue, self.at(ast.Try(stmts, [], [], [sync]), loc)]
-        resolve_free_names(main, self._fallback, _is_internal)
+        resolve_free_names(main, self._fallback, is_internal)
         module = ast.Module([main], [])
         ast.fix_missing_locations(module)
         return module, top_names
-
-    def _fallback(self, name: ast.Name) -> ast.expr:
-        """The load of a name that is not lexically bound.
-
-        Builtins (and registered functions) come first, then ``local:`` (the program's top-level
-        state), ``private:``, ``public:``, ``system:``. Builtins before state is deliberate: data
-        keys such as ``type``, ``filter`` or ``sum`` are common in state, and must not silently
-        replace the builtin; ``private:type`` still reads the state.
-        """
-        n = name.id
-        if self.expression_mode:
-            return ast.Call(ast.Name("_lk", ast.Load()), [ast.Constant(n)], [])
-        if n in BUILTIN_NAMES:
-            return ast.Name(n, ast.Load())
-        node: ast.expr = ast.Call(ast.Name("_undefined", ast.Load()), [ast.Constant(n)], [])
-        for scope in ("_S", "_U", "_P", "_L"):
-            test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name(scope, ast.Load())])
-            node = ast.IfExp(
-                test, ast.Subscript(ast.Name(scope, ast.Load()), ast.Constant(n), ast.Load()), node
-            )
-        # Registered functions live in the run's globals (_G) with the builtins.
-        test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name("_G", ast.Load())])
-        return ast.IfExp(test, ast.Name(n, ast.Load()), node)
-
-    def expression(self, e: na.Expr) -> ast.Module:
-        body = [self.at(ast.Return(self.expr(e)), e.loc)]
-        fn = ast.FunctionDef(
-            "_dana_expr", ast.arguments([], [], None, [], [], None, []), body, [], None, None
-        )
-        self.at(fn, e.loc)
-        resolve_free_names(fn, self._fallback, lambda n: _is_internal(n) and n not in self.internal_names)
-        module = ast.Module([fn], [])
-        ast.fix_missing_locations(module)
-        return module
-
-
-def _describe(e: na.Expr) -> str:
-    return {na.Call: "a function call", na.Const: "a literal", na.BinOp: "an operator expression"}.get(
-        type(e), "this expression"
-    )
 
 
 def _pipeline_stages(value: na.Expr) -> list[na.Expr]:

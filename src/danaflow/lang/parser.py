@@ -13,12 +13,14 @@ import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedInput, VisitError
 from lark.indenter import Indenter
 
 from danaflow.errors import DanaflowError, DanaSyntaxError, Location
 
 from . import ast as na
+from .fstring_scan import match_brace, top_level_split
+from .syntax_errors import syntax_error
 
 __all__ = ["parse", "parse_expression"]
 
@@ -51,69 +53,6 @@ def _lark() -> Lark:
     )
 
 
-_FRIENDLY = {
-    "_NEWLINE": "newline",
-    "_INDENT": "an indented block",
-    "_DEDENT": "end of block",
-    "$END": "end of input",
-    "NAME": "name",
-    "SCOPED_NAME": "scoped name",
-    "AUGOP": "augmented assignment",
-}
-_EXPRESSION_STARTS = {
-    "NAME",
-    "SCOPED_NAME",
-    "DEC_NUMBER",
-    "HEX_NUMBER",
-    "OCT_NUMBER",
-    "BIN_NUMBER",
-    "FLOAT_NUMBER",
-    "STRING",
-    "LONG_STRING",
-    "PIPE_VALUE",
-    "UNARY_OP",
-    "LPAR",
-    "LSQB",
-    "LBRACE",
-    "TRUE",
-    "FALSE",
-    "NULL",
-    "NONE",
-    "LAMBDA",
-    "NOT",
-}
-
-
-def _describe(token_type: str) -> str:
-    if token_type in _FRIENDLY:
-        return _FRIENDLY[token_type]
-    try:
-        pattern = _lark().get_terminal(token_type).pattern
-    except KeyError:
-        return token_type.lower()
-    if pattern.type == "str":
-        return repr(pattern.value)
-    return token_type.lower().replace("_", " ")
-
-
-def _want(expected: set[str]) -> str:
-    names = set()
-    collapse = len(expected & _EXPRESSION_STARTS) >= 3
-    for t in expected:
-        desc = _describe(t)
-        if (collapse and t in _EXPRESSION_STARTS) or (
-            collapse
-            and desc
-            in ("'True'", "'False'", "'None'", "'true'", "'false'", "'null'", "'none'", "'lambda'", "'not'")
-        ):
-            desc = "expression"
-        names.add(desc)
-    ordered = sorted(names, key=lambda n: (n != "expression", n))
-    if len(ordered) > 6:
-        ordered = [*ordered[:6], "…"]
-    return ", ".join(ordered)
-
-
 def _syntax_error(
     err: UnexpectedInput,
     text: str,
@@ -122,39 +61,7 @@ def _syntax_error(
     line_offset: int = 0,
     col_offset: int = 0,
 ) -> DanaSyntaxError:
-    """Converts Lark's error into ours; (line_offset, col_offset) place ``text`` in its file."""
-    local_lines = text.splitlines()
-    line = getattr(err, "line", 0) or 0
-    col = getattr(err, "column", 0) or 0
-    at_end = False
-    if isinstance(err, UnexpectedToken):
-        tok = err.token
-        if tok.type == "$END":
-            got, at_end = "end of input", True
-        elif tok.type in ("_INDENT", "_DEDENT"):
-            got = "unexpected indentation" if tok.type == "_INDENT" else "unexpected dedent"
-        elif tok.type == "_NEWLINE":
-            got = "end of line"
-        else:
-            got = repr(str(tok))
-        msg = f"got {got}, want {_want(err.expected)}"
-    elif isinstance(err, UnexpectedCharacters):
-        pos = err.pos_in_stream
-        msg = f"got unexpected character {text[pos]!r}" if pos < len(text) else "got unexpected end of input"
-        if err.allowed:
-            msg += f", want {_want(set(err.allowed))}"
-    elif isinstance(err, UnexpectedEOF):
-        msg, at_end = f"got end of input, want {_want(set(err.expected))}", True
-    else:  # pragma: no cover - lark has no other subclasses today
-        msg = str(err)
-    if at_end or line <= 0:
-        line = max(len(local_lines), 1)
-        col = len(local_lines[-1]) + 1 if local_lines else 1
-    if line == 1:
-        col += col_offset
-    line += line_offset
-    source_line = source_lines[line - 1] if 0 < line <= len(source_lines) else None
-    return DanaSyntaxError(msg, location=Location(filename, line, col, source_line))
+    return syntax_error(err, text, filename, source_lines, _lark().get_terminal, line_offset, col_offset)
 
 
 def parse(source: str, filename: str = "<string>") -> na.Program:
@@ -191,9 +98,6 @@ def parse_expression(
         if isinstance(err.orig_exc, DanaflowError):
             raise err.orig_exc from None
         raise
-
-
-_SCOPE_PREFIX = re.compile(r"(local|private|public|system):(?!:)[A-Za-z_]")
 
 
 @v_args(meta=True)
@@ -660,7 +564,7 @@ class _Builder(Transformer):
                 continue
             if i > lit_start:
                 parts.append(self._literal(body[lit_start:i], prefix, quote, tok))
-            end = _match_brace(body, i)
+            end = match_brace(body, i)
             if end < 0:
                 raise self.error("f-string: got '{' without a closing '}'", self._tok_loc(tok, base + i))
             parts.append(self._formatted(body[i + 1 : end], tok, base + i + 1, prefix, quote))
@@ -674,7 +578,7 @@ class _Builder(Transformer):
         return self._loc(line, col)
 
     def _formatted(self, inner: str, tok: Token, offset: int, prefix: str, quote: str) -> na.FormattedValue:
-        expr_end = _top_level_split(inner)
+        expr_end = top_level_split(inner)
         expr_text = inner[:expr_end]
         rest = inner[expr_end:]
         conversion = spec = None
@@ -703,60 +607,3 @@ class _Builder(Transformer):
         col += len(expr_text) - len(stripped)
         expr = parse_expression(stripped.rstrip(), self.filename, line, col, self.lines)
         return na.FormattedValue(expr, conversion, spec, loc=self._tok_loc(tok, offset))
-
-
-def _match_brace(text: str, start: int) -> int:
-    """Index of the '}' closing text[start] == '{', skipping nested brackets and string literals."""
-    depth, i, n = 0, start, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"":
-            j = i + 1
-            while j < n and text[j] != ch:
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
-            continue
-        if ch in "{[(":
-            depth += 1
-        elif ch in "}])":
-            depth -= 1
-            if depth == 0:
-                return i if ch == "}" else -1
-        i += 1
-    return -1
-
-
-def _top_level_split(inner: str) -> int:
-    """Where an f-string field's expression ends: the first top-level '!' or ':' not part of the
-    expression (so ``{private:name}``, ``{a != b}`` and ``{x[1:2]}`` stay whole)."""
-    depth, i, n = 0, 0, len(inner)
-    while i < n:
-        ch = inner[i]
-        if ch in "'\"":
-            j = i + 1
-            while j < n and inner[j] != ch:
-                j += 2 if inner[j] == "\\" else 1
-            i = j + 1
-            continue
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0:
-            if ch == "!" and inner[i + 1 : i + 2] != "=":
-                return i
-            if ch == ":":
-                m = _SCOPE_PREFIX.match(inner, max(0, _word_start(inner, i)))
-                if m and m.end() == i + 2:
-                    i += 1
-                    continue
-                return i
-        i += 1
-    return n
-
-
-def _word_start(text: str, end: int) -> int:
-    j = end
-    while j > 0 and (text[j - 1].isalnum() or text[j - 1] == "_"):
-        j -= 1
-    return j
