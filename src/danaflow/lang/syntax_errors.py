@@ -97,6 +97,9 @@ def syntax_error(
             got, at_end = "end of input", True
         elif tok.type in ("_INDENT", "_DEDENT"):
             got = "unexpected indentation" if tok.type == "_INDENT" else "unexpected dedent"
+            # The indenter places these on the newline before them; report the indented line.
+            if tok.end_line is not None and tok.end_column is not None:
+                line, col = tok.end_line, tok.end_column
         elif tok.type == "_NEWLINE":
             got = "end of line"
         else:
