@@ -294,7 +294,7 @@ def _step_result(step: PlanStep, r: NodeExecutionResult | None) -> StepResult:
     error = None
     if r.error is not None:
         error = f"{r.error.type}: {r.error.message}"
-        if r.error.location:
+        if r.error.location and not r.error.message.startswith(r.error.location):
             error = f"{r.error.location}: {error}"
     return StepResult(
         name=step.name,
