@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-EXE = [sys.executable, "-m", "danaflow.cli"]
+EXE = [sys.executable, "-m", "danaflow.launcher"]  # what the console script runs
 
 
 def danaflow(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -7,14 +7,13 @@ Heavy modules are imported inside the commands so ``danaflow run hello.na`` star
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from danaflow.launcher import configure_logging, parse_assignment, report, run_dana_file
 
 __all__ = ["app", "main"]
 
@@ -25,63 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _configure_logging(debug: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("danaflow")
-    root.handlers[:] = [handler]
-    root.propagate = False
-    if debug:
-        root.setLevel(logging.DEBUG)
-
-
-def parse_assignment(item: str) -> tuple[str, Any]:
-    """Parses ``scope:name=value`` (value as JSON, else the raw text) for ``--set``."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key:
-        raise typer.BadParameter(f"got {item!r}, want scope:name=value")
-    from danaflow.lang.sandbox import split_scoped_name
-
-    try:
-        scope, name = split_scoped_name(key)
-    except Exception as exc:
-        raise typer.BadParameter(str(exc)) from None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return f"{scope}:{name}", value
-
-
-def _report(error: Exception, debug: bool) -> None:
-    sys.stderr.write(f"{error}\n")
-    if debug:
-        cause = error.__cause__ or error
-        sys.stderr.write("".join(traceback.format_exception(cause)))
-
-
-def _run_dana_file(
-    path: Path, timeout: float | None, max_steps: int | None, assignments: list[str], debug: bool
-) -> int:
-    from danaflow.api import run
-    from danaflow.lang.sandbox import SandboxContext
-
-    ctx = SandboxContext()
-    for item in assignments:
-        key, value = parse_assignment(item)
-        ctx.set(key, value)
-
-    def sink(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-    outcome = run(path, ctx, timeout=timeout, max_steps=max_steps, print_sink=sink)
-    if outcome.error is not None:
-        _report(outcome.error, debug)
-        return 1
-    return 0
 
 
 @app.command("run")
@@ -98,13 +40,17 @@ def run_command(
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")] = False,
 ) -> None:
     """Run a Dana program (print() to stdout, logs to stderr) or a flow/agent from a Python module."""
-    _configure_logging(debug)
+    configure_logging(debug)
     if target.endswith(".na"):
         path = Path(target)
         if not path.is_file():
             sys.stderr.write(f"{target}: error: no such file\n")
             raise typer.Exit(1)
-        raise typer.Exit(_run_dana_file(path, timeout, max_steps, set_ or [], debug))
+        try:
+            code = run_dana_file(path, timeout, max_steps, set_ or [], debug)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--set'") from None
+        raise typer.Exit(code)
     from danaflow.run.cli_commands import run_command as run_flow
 
     run_flow(target, input=input, run_root=run_root, prefix=None, progress=progress)
@@ -122,7 +68,7 @@ def check_command(
     try:
         check(file)
     except DanaflowError as err:
-        _report(err, debug)
+        report(err, debug)
         raise typer.Exit(1) from None
     sys.stdout.write(f"{file}: ok\n")
 
@@ -134,10 +80,13 @@ def repl_command(
     """An interactive Dana prompt; state is kept between inputs. Ctrl-D quits."""
     from danaflow.repl import Repl
 
-    _configure_logging(False)
+    configure_logging(False)
     repl = Repl()
     for item in set_ or []:
-        key, value = parse_assignment(item)
+        try:
+            key, value = parse_assignment(item)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--set'") from None
         repl.context.set(key, value)
     repl.loop()
 
@@ -150,10 +99,9 @@ def _mount_run_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``danaflow`` console script."""
+    """Runs the Typer app (``danaflow.launcher.main`` is the console script's fast front door)."""
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("resume", "runs", "--help", "-h"):
-        _mount_run_commands()
+    _mount_run_commands()
     app(args=args, prog_name="danaflow")
 
 

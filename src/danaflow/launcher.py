@@ -1,0 +1,122 @@
+"""The console script's front door: ``danaflow run FILE.na`` starts without Typer.
+
+Typer (with click and pydantic behind it) is about half of a hello-world's start-up, so a plain
+``run`` of a .na file is parsed here with argparse; everything else goes to the Typer app in
+``cli.py``. The helpers below are shared by both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from danaflow.errors import DanaflowError
+
+__all__ = ["configure_logging", "fast_run", "main", "parse_assignment", "report", "run_dana_file"]
+
+
+def configure_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("danaflow")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    if debug:
+        root.setLevel(logging.DEBUG)
+
+
+def parse_assignment(item: str) -> tuple[str, Any]:
+    """Parses ``scope:name=value`` (value as JSON, else the raw text) for ``--set``."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"got {item!r}, want scope:name=value")
+    from danaflow.lang.sandbox import split_scoped_name
+
+    try:
+        scope, name = split_scoped_name(key)
+    except DanaflowError as exc:
+        raise ValueError(exc.message) from None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return f"{scope}:{name}", value
+
+
+def report(error: Exception, debug: bool) -> None:
+    sys.stderr.write(f"{error}\n")
+    if debug:
+        cause = error.__cause__ or error
+        sys.stderr.write("".join(traceback.format_exception(cause)))
+
+
+def run_dana_file(
+    path: Path, timeout: float | None, max_steps: int | None, assignments: list[str], debug: bool
+) -> int:
+    from danaflow.api import run
+    from danaflow.lang.sandbox import SandboxContext
+
+    ctx = SandboxContext()
+    for item in assignments:
+        key, value = parse_assignment(item)
+        ctx.set(key, value)
+
+    def sink(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    outcome = run(path, ctx, timeout=timeout, max_steps=max_steps, print_sink=sink)
+    if outcome.error is not None:
+        report(outcome.error, debug)
+        return 1
+    return 0
+
+
+def fast_run(args: list[str]) -> int | None:
+    """``danaflow run FILE.na ...`` without importing Typer (it pulls in pydantic and click, about
+    half of a hello-world's start-up). Returns None when the arguments need the full CLI."""
+    if len(args) < 2 or args[0] != "run" or not args[1].endswith(".na") or "--help" in args:
+        return None
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="danaflow run", add_help=False, exit_on_error=False)
+    parser.add_argument("target")
+    parser.add_argument("--timeout", type=float)
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--set", action="append", default=[], dest="set_")
+    parser.add_argument("--debug", action="store_true")
+    try:
+        ns, rest = parser.parse_known_args(args[1:])
+    except argparse.ArgumentError:
+        return None
+    if rest:
+        return None  # options only the full CLI knows: let it report them
+    path = Path(ns.target)
+    if not path.is_file():
+        sys.stderr.write(f"{ns.target}: error: no such file\n")
+        return 1
+    configure_logging(ns.debug)
+    try:
+        return run_dana_file(path, ns.timeout, ns.max_steps, ns.set_, ns.debug)
+    except ValueError as exc:
+        sys.stderr.write(f"danaflow run: error: Invalid value for '--set': {exc}\n")
+        return 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``danaflow`` console script."""
+    args = sys.argv[1:] if argv is None else argv
+    code = fast_run(args)
+    if code is not None:
+        raise SystemExit(code)
+    from danaflow.cli import main as typer_main
+
+    typer_main(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
