@@ -56,10 +56,12 @@ async def test_chain_of_thought_reasks_when_the_answer_does_not_validate(ctx, fa
 
 def test_chain_of_thought_bounds_reasoning_in_the_schema_and_runs_sync(ctx, fake_llm, cot):
     fake_llm.reply(cot("ok", reasoning="short"))
-    result = ChainOfThoughtStrategy(max_reasoning_chars=200, max_tokens=300).run("Summarize", ctx)
+    strategy = ChainOfThoughtStrategy(min_reasoning_chars=3, max_reasoning_chars=200, max_tokens=300)
+    result = strategy.run("Summarize", ctx)
     assert result.answer == "ok"
     request = fake_llm.requests[0]
-    assert schema_of(request)["properties"]["reasoning"]["maxLength"] == 200
+    reasoning = schema_of(request)["properties"]["reasoning"]
+    assert reasoning["minLength"] == 3 and reasoning["maxLength"] == 200
     assert request.body["max_tokens"] == 300
 
 

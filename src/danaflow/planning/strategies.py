@@ -124,8 +124,9 @@ class ChainOfThoughtStrategy(_Strategy):
     """The reasoning LLM thinks step by step, then answers: one typed call for ``{reasoning, answer}``.
 
     The reasoning comes first in the schema, so a model generating in order writes it before the
-    answer. ``max_reasoning_chars`` bounds the reasoning in the schema itself (``maxLength``),
-    which keeps a small constrained local model from rambling until its token limit.
+    answer. ``min_reasoning_chars`` / ``max_reasoning_chars`` bound the reasoning in the schema
+    itself (``minLength``/``maxLength``): a small constrained local model otherwise skips the
+    thinking or rambles until its token limit.
     """
 
     name = "chain_of_thought"
@@ -134,11 +135,13 @@ class ChainOfThoughtStrategy(_Strategy):
         self,
         *,
         output_type: Any = None,
+        min_reasoning_chars: int | None = None,
         max_reasoning_chars: int | None = None,
         instructions: str = _COT_INSTRUCTIONS,
         **llm_options: Any,
     ):
         super().__init__(output_type=output_type, **llm_options)
+        self.min_reasoning_chars = min_reasoning_chars
         self.max_reasoning_chars = max_reasoning_chars
         self.instructions = instructions
         self._models: dict[Any, type[BaseModel]] = {}
@@ -148,7 +151,11 @@ class ChainOfThoughtStrategy(_Strategy):
         key = repr(output_type)
         model = self._models.get(key)
         if model is None:
-            reasoning = Field(description="step-by-step thinking", max_length=self.max_reasoning_chars)
+            reasoning = Field(
+                description="step-by-step thinking",
+                min_length=self.min_reasoning_chars,
+                max_length=self.max_reasoning_chars,
+            )
             model = create_model(
                 "ChainOfThought",
                 reasoning=(str, reasoning),
