@@ -12,7 +12,8 @@ import uuid
 import pytest
 
 from danaflow.context import ExecutionContext, ToolResource
-from danaflow.context.resources import DatabaseResource, _to_psycopg
+from danaflow.context._sql import to_psycopg
+from danaflow.context.resources import DatabaseResource
 from danaflow.errors import ComponentError, ResourceError
 from danaflow.lang.api import run as run_dana
 
@@ -212,16 +213,16 @@ def test_postgres_resource_registers_without_connecting():
 
 def test_placeholders_are_rewritten_for_psycopg_outside_literals():
     sql = "SELECT '50%' AS p, x::text, \"a?b\" FROM t WHERE a = ? -- what?\n AND b LIKE '%' || ?"
-    assert _to_psycopg(sql, [1, 2]) == (
+    assert to_psycopg(sql, [1, 2]) == (
         "SELECT '50%%' AS p, x::text, \"a?b\" FROM t WHERE a = %s -- what?\n AND b LIKE '%%' || %s"
     )
-    assert _to_psycopg("SELECT * FROM t WHERE a = :a AND b = :b", {"a": 1, "b": 2}) == (
+    assert to_psycopg("SELECT * FROM t WHERE a = :a AND b = :b", {"a": 1, "b": 2}) == (
         "SELECT * FROM t WHERE a = %(a)s AND b = %(b)s"
     )
     with pytest.raises(ResourceError, match="want one style"):
-        _to_psycopg("SELECT ? , :a", [1])
+        to_psycopg("SELECT ? , :a", [1])
     with pytest.raises(ResourceError, match="want a dict"):
-        _to_psycopg("SELECT :a", [1])
+        to_psycopg("SELECT :a", [1])
 
 
 # ---- PostgreSQL (a real server when one is reachable) --------------------------------------------

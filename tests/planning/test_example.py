@@ -17,7 +17,12 @@ def test_the_tutorial_script_runs_its_plan(fake_llm, monkeypatch, tmp_path, caps
     )
     fake_llm.add_rule(
         "Current step: recommend",
-        json.dumps({"reasoning": "Line B is worst, and its night shift has the most defects.", "answer": "Audit line B's night shift"}),
+        json.dumps(
+            {
+                "reasoning": "Line B is worst, and its night shift has the most defects.",
+                "answer": "Audit line B's night shift",
+            }
+        ),
     )
     main = runpy.run_path(str(EXAMPLE))["main"]
     assert main(tmp_path) == 0

@@ -23,11 +23,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from danaflow.errors import ResourceError
 
 from ._jsonschema import validate
+from ._sql import redacted, short_sql, sqlite_path, to_psycopg
 
 __all__ = ["DatabaseResource", "Params", "Resource", "ToolResource"]
 
@@ -311,13 +312,13 @@ class DatabaseResource(Resource):
         scheme = urlsplit(connection_string).scheme.lower()
         if scheme == "sqlite":
             self.backend = "sqlite"
-            self.path = _sqlite_path(connection_string)
+            self.path = sqlite_path(connection_string)
         elif scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             self.backend = "postgresql"
             self.path = None
         else:
             raise ResourceError(
-                f"database {name!r}: got connection string {_redacted(connection_string)!r}, "
+                f"database {name!r}: got connection string {redacted(connection_string)!r}, "
                 "want sqlite:///path or postgresql://user:pass@host:port/db"
             )
         self._lock = threading.Lock()
@@ -327,7 +328,7 @@ class DatabaseResource(Resource):
     @property
     def url(self) -> str:
         """The connection string with its password masked (safe for logs and reprs)."""
-        return _redacted(self.connection_string)
+        return redacted(self.connection_string)
 
     @property
     def connected(self) -> bool:
@@ -471,17 +472,17 @@ class DatabaseResource(Resource):
                 cur.close()
                 return rows
             except sqlite3.Error as exc:
-                raise ResourceError(f"database {self.name!r}: {exc} (in: {_short(sql)})") from exc
+                raise ResourceError(f"database {self.name!r}: {exc} (in: {short_sql(sql)})") from exc
         import psycopg
 
-        text = _to_psycopg(sql, params) if params is not None else sql
+        text = to_psycopg(sql, params) if params is not None else sql
         try:
             cur = conn.execute(text, params)
             if fetch:
                 return [dict(r) for r in cur.fetchall()] if cur.description is not None else []
             return cur.rowcount
         except psycopg.Error as exc:
-            raise ResourceError(f"database {self.name!r}: {exc} (in: {_short(sql)})") from exc
+            raise ResourceError(f"database {self.name!r}: {exc} (in: {short_sql(sql)})") from exc
 
 
 class _Transaction:
@@ -496,92 +497,3 @@ class _Transaction:
 
     def execute(self, sql: str, params: Params = None) -> int:
         return self._db._run(self._conn, sql, params, fetch=False)
-
-
-def _sqlite_path(connection_string: str) -> str:
-    """``sqlite:///rel.db`` is relative, ``sqlite:////abs.db`` absolute, ``sqlite:///:memory:``
-    (or ``sqlite://``) in memory — SQLAlchemy's convention."""
-    rest = connection_string.split(":", 1)[1]
-    if rest in ("", "//", "///", "///:memory:", "//:memory:"):
-        return ":memory:"
-    if not rest.startswith("///"):
-        raise ResourceError(
-            f"got {connection_string!r}, want sqlite:///relative/path or sqlite:////absolute/path"
-        )
-    return rest[3:]
-
-
-def _redacted(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable connection string>"
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _short(sql: str) -> str:
-    one = " ".join(sql.split())
-    return one if len(one) <= 120 else one[:117] + "..."
-
-
-_NAMED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _to_psycopg(sql: str, params: Any) -> str:
-    """Rewrites ``?`` / ``:name`` placeholders to psycopg's ``%s`` / ``%(name)s`` and doubles
-    literal ``%``; quoted strings, quoted identifiers, comments and ``::`` casts are left alone."""
-    out: list[str] = []
-    i, n = 0, len(sql)
-    styles: set[str] = set()
-    while i < n:
-        c = sql[i]
-        if c in ("'", '"'):
-            j = i + 1
-            while j < n:
-                if sql[j] == c:
-                    if j + 1 < n and sql[j + 1] == c:  # '' escapes a quote
-                        j += 2
-                        continue
-                    break
-                j += 1
-            out.append(sql[i : j + 1].replace("%", "%%"))
-            i = j + 1
-        elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            j = n if j < 0 else j
-            out.append(sql[i:j].replace("%", "%%"))
-            i = j
-        elif sql.startswith("/*", i):
-            j = sql.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(sql[i:j].replace("%", "%%"))
-            i = j
-        elif c == "?":
-            styles.add("?")
-            out.append("%s")
-            i += 1
-        elif c == ":" and sql.startswith("::", i):
-            out.append("::")
-            i += 2
-        elif c == ":" and (m := _NAMED.match(sql, i + 1)):
-            styles.add(":name")
-            out.append(f"%({m.group(0)})s")
-            i = m.end()
-        elif c == "%":
-            out.append("%%")
-            i += 1
-        else:
-            out.append(c)
-            i += 1
-    if len(styles) > 1:
-        raise ResourceError(f"got both ? and :name placeholders in {_short(sql)!r}, want one style")
-    if "?" in styles and isinstance(params, Mapping):
-        raise ResourceError(f"got ? placeholders with a dict of params in {_short(sql)!r}, want a list")
-    if ":name" in styles and not isinstance(params, Mapping):
-        raise ResourceError(f"got :name placeholders with a list of params in {_short(sql)!r}, want a dict")
-    return "".join(out)
