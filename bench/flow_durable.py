@@ -24,7 +24,7 @@ from danaflow.flow.definition import FlowDefinition
 from danaflow.flow.nodes.python import PythonNode
 from danaflow.flow.runner import FlowRunner
 from danaflow.observability import ObservabilitySettings
-from danaflow.run import RunContext
+from danaflow.runs import RunContext
 
 
 def build(n: int) -> FlowDefinition:

@@ -1,6 +1,6 @@
 """Layers never import upward (STYLE.md).
 
-errors <- lang <- llm, template <- context <- flow <- run <- planning, cli.
+errors <- lang <- llm, template <- context <- flow <- runs <- planning, cli.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ ALLOWED: dict[str, set[str]] = {
     "template": {"errors", "lang", "observability"},
     "context": {"errors", "lang", "llm", "template", "observability"},
     "flow": {"errors", "lang", "llm", "template", "context", "observability"},
-    "run": {"errors", "lang", "llm", "template", "context", "flow", "observability"},
-    "planning": {"errors", "lang", "llm", "template", "context", "flow", "run", "observability"},
+    "runs": {"errors", "lang", "llm", "template", "context", "flow", "observability"},
+    "planning": {"errors", "lang", "llm", "template", "context", "flow", "runs", "observability"},
     "testing": {"errors", "lang", "llm", "observability"},
 }
-TOP = {"api", "cli", "repl", "__init__"}  # the top of the stack may import anything
+TOP = {"api", "cli", "launcher", "repl", "__init__"}  # the top of the stack may import anything
 
 
 def _layer(path: Path) -> str:

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "DanaNode": "danaflow.flow.nodes.dana",
     "DanaflowError": "danaflow.errors",
     "DatabaseResource": "danaflow.context.resources",
+    "DirectStrategy": "danaflow.planning.strategies",
     "EventBus": "danaflow.flow.events",
     "ExecutableTypeEnum": "danaflow.context.status",
     "ExecutionContext": "danaflow.context.context",
@@ -38,20 +39,28 @@ _EXPORTS: dict[str, str] = {
     "FolderAnalyzerNode": "danaflow.flow.nodes.folder_analyzer",
     "FolderAnalyzerSettings": "danaflow.flow.nodes.folder_analyzer",
     "FunctionRegistry": "danaflow.lang.registry",
-    "IsolatedExecution": "danaflow.run.isolation",
+    "InMemoryRun": "danaflow.flow.hooks",
+    "IsolatedExecution": "danaflow.runs.isolation",
     "LLMResource": "danaflow.llm.resource",
     "NodeExecutionResult": "danaflow.context.result",
+    "NodeOutcome": "danaflow.context.result",
     "ObjectTemplate": "danaflow.template.engine",
     "ObservabilitySettings": "danaflow.observability.settings",
     "Plan": "danaflow.planning.plan",
+    "PlanResult": "danaflow.planning.result",
     "PlanStep": "danaflow.planning.plan",
     "Prompt": "danaflow.template.prompt",
     "PythonNode": "danaflow.flow.nodes.python",
-    "RunContext": "danaflow.run.context",
+    "ReActStrategy": "danaflow.planning.strategies",
+    "ReasoningStrategy": "danaflow.planning.strategies",
+    "RunContext": "danaflow.runs.context",
     "SandboxContext": "danaflow.lang.sandbox",
+    "StepResult": "danaflow.planning.result",
     "TemplateEngine": "danaflow.template.engine",
     "ToolResource": "danaflow.context.resources",
     "WorldState": "danaflow.context.state",
+    "draft_plan": "danaflow.planning.drafting",
+    "execute_plan": "danaflow.planning.execute",
     "run": "danaflow.api",
 }
 
@@ -68,6 +77,7 @@ __all__ = [
     "DanaNode",
     "DanaflowError",
     "DatabaseResource",
+    "DirectStrategy",
     "EventBus",
     "ExecutableTypeEnum",
     "ExecutionContext",
@@ -81,21 +91,29 @@ __all__ = [
     "FolderAnalyzerNode",
     "FolderAnalyzerSettings",
     "FunctionRegistry",
+    "InMemoryRun",
     "IsolatedExecution",
     "LLMResource",
     "NodeExecutionResult",
+    "NodeOutcome",
     "ObjectTemplate",
     "ObservabilitySettings",
     "Plan",
+    "PlanResult",
     "PlanStep",
     "Prompt",
     "PythonNode",
+    "ReActStrategy",
+    "ReasoningStrategy",
     "RunContext",
     "SandboxContext",
+    "StepResult",
     "TemplateEngine",
     "ToolResource",
     "WorldState",
     "__version__",
+    "draft_plan",
+    "execute_plan",
     "run",
 ]
 
@@ -117,12 +135,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from danaflow.api import run
     from danaflow.context.context import ExecutionContext
     from danaflow.context.resources import DatabaseResource, ToolResource
-    from danaflow.context.result import NodeExecutionResult
+    from danaflow.context.result import NodeExecutionResult, NodeOutcome
     from danaflow.context.state import AgentState, ExecutionState, WorldState
     from danaflow.context.status import ExecutableTypeEnum, ExecutionStatusEnum
     from danaflow.errors import DanaflowError
     from danaflow.flow.definition import AgentDefinition, FlowDefinition
     from danaflow.flow.events import EventBus
+    from danaflow.flow.hooks import InMemoryRun
     from danaflow.flow.nodes.ai_model import AIModelCallConfig, AIModelNode, AIModelNodeSettings
     from danaflow.flow.nodes.command import CommandNode, CommandNodeSettings
     from danaflow.flow.nodes.dana import DanaNode
@@ -135,9 +154,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from danaflow.lang.sandbox import SandboxContext
     from danaflow.llm.resource import LLMResource
     from danaflow.observability.settings import ObservabilitySettings
+    from danaflow.planning.drafting import draft_plan
+    from danaflow.planning.execute import execute_plan
     from danaflow.planning.plan import Plan, PlanStep
-    from danaflow.planning.strategies import ChainOfThoughtStrategy
-    from danaflow.run.context import RunContext
-    from danaflow.run.isolation import IsolatedExecution
+    from danaflow.planning.result import PlanResult, StepResult
+    from danaflow.planning.strategies import (
+        ChainOfThoughtStrategy,
+        DirectStrategy,
+        ReActStrategy,
+        ReasoningStrategy,
+    )
+    from danaflow.runs.context import RunContext
+    from danaflow.runs.isolation import IsolatedExecution
     from danaflow.template.engine import ObjectTemplate, TemplateEngine
     from danaflow.template.prompt import Prompt

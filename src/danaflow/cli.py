@@ -51,7 +51,7 @@ def run_command(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="'--set'") from None
         raise typer.Exit(code)
-    from danaflow.run.cli_commands import run_command as run_flow
+    from danaflow.runs.cli_commands import run_command as run_flow
 
     run_flow(target, input=input, run_root=run_root, prefix=None, progress=progress)
 
@@ -92,7 +92,7 @@ def repl_command(
 
 
 def _mount_run_commands() -> None:
-    from danaflow.run.cli_commands import resume_command, runs_app
+    from danaflow.runs.cli_commands import resume_command, runs_app
 
     app.command("resume")(resume_command)
     app.add_typer(runs_app, name="runs")

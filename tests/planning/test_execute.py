@@ -20,7 +20,7 @@ from danaflow.planning import (
     aexecute_plan,
     build_flow,
 )
-from danaflow.run import SQLiteRunStore
+from danaflow.runs import SQLiteRunStore
 
 S = ExecutionStatusEnum
 

@@ -22,7 +22,7 @@ from danaflow.flow.definition import FlowDefinition
 from danaflow.flow.nodes.base import Node
 from danaflow.flow.nodes.dana import DanaNode
 from danaflow.flow.runner import FlowRunner
-from danaflow.run.context import RunContext
+from danaflow.runs.context import RunContext
 from danaflow.template.engine import TemplateEngine, to_text
 
 from ._sync import run_sync

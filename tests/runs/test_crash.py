@@ -1,6 +1,6 @@
 """The crash test: ``kill -9`` a real run mid-flow, resume it, and check nothing ran twice or tore.
 
-The run is a subprocess (``python -m danaflow.run``); a node blocks on stdin after announcing itself
+The run is a subprocess (``python -m danaflow.runs``); a node blocks on stdin after announcing itself
 on stdout, so the test knows exactly when to kill (no sleeps, no timing), and confirms through the
 SQLite store that the nodes before it completed.
 """
@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import danaflow
-from danaflow.run.cli_commands import run_status
-from danaflow.run.store import SQLiteRunStore
+from danaflow.runs.cli_commands import run_status
+from danaflow.runs.store import SQLiteRunStore
 
 HERE = Path(__file__).parent
 SRC = Path(danaflow.__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ def env_for(tmp: Path, side: Path, block_at: str | None = None) -> dict[str, str
 
 def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "danaflow.run", *args], env=env, cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "danaflow.runs", *args], env=env, cwd=cwd, capture_output=True, text=True
     )
 
 
@@ -54,7 +54,7 @@ def test_kill_9_mid_run_then_resume_completes_without_rerunning_anything(tmp_pat
     side = tmp_path / "side_effects.txt"
     target = f"{HERE / 'crash_flow.py'}:agent"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "danaflow.run", "run", target, "--no-progress"],
+        [sys.executable, "-m", "danaflow.runs", "run", target, "--no-progress"],
         env=env_for(tmp_path, side, block_at="crash.main.n3"),
         cwd=tmp_path,
         stdin=subprocess.PIPE,

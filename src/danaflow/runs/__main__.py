@@ -1,4 +1,4 @@
-"""``python -m danaflow.run``: the run commands without the rest of the CLI (tests use it too)."""
+"""``python -m danaflow.runs``: the run commands without the rest of the CLI (tests use it too)."""
 
 from __future__ import annotations
 

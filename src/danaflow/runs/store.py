@@ -79,7 +79,7 @@ class ComponentRecord:
 
 
 class RunStore(ABC):
-    """The store interface; both implementations pass the same tests (tests/run/test_store.py)."""
+    """The store interface; both implementations pass the same tests (tests/runs/test_store.py)."""
 
     @abstractmethod
     def create_run(self, record: RunRecord) -> None:

@@ -12,7 +12,7 @@ from danaflow.flow.definition import AgentDefinition, FlowDefinition
 from danaflow.flow.nodes.python import PythonNode
 from danaflow.flow.runner import AgentRunner, FlowRunner
 from danaflow.observability import ObservabilitySettings, log
-from danaflow.run import IsolatedExecution, RunContext
+from danaflow.runs import IsolatedExecution, RunContext
 
 
 class Closable:

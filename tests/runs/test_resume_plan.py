@@ -1,12 +1,12 @@
-"""Tests for danaflow.run.resume.ResumePlan: the reuse rule and the exact-path check."""
+"""Tests for danaflow.runs.resume.ResumePlan: the reuse rule and the exact-path check."""
 
 from __future__ import annotations
 
 import pytest
 
 from danaflow.errors import RunError
-from danaflow.run.resume import ResumePlan
-from danaflow.run.store import ComponentRecord, MemoryRunStore, RunRecord
+from danaflow.runs.resume import ResumePlan
+from danaflow.runs.store import ComponentRecord, MemoryRunStore, RunRecord
 
 # The previous run: agent a, flow a.f with nodes n1..n3 (n3 crashed while running), flow a.g done.
 ROWS = [

@@ -1,4 +1,4 @@
-"""Tests for danaflow.run.artifacts: run dir layout, atomic writes, artifact names."""
+"""Tests for danaflow.runs.artifacts: run dir layout, atomic writes, artifact names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from danaflow.errors import RunError
-from danaflow.run.artifacts import ArtifactManager, RunDirectory, atomic_write_text, component_dirname
+from danaflow.runs.artifacts import ArtifactManager, RunDirectory, atomic_write_text, component_dirname
 
 
 def test_layout_and_results(tmp_path):

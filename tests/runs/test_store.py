@@ -1,4 +1,4 @@
-"""Tests for danaflow.run.store: every case runs against the memory and the SQLite store."""
+"""Tests for danaflow.runs.store: every case runs against the memory and the SQLite store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import pytest
 
 from danaflow.errors import RunError
-from danaflow.run.store import ComponentRecord, MemoryRunStore, RunRecord, RunStore, SQLiteRunStore
+from danaflow.runs.store import ComponentRecord, MemoryRunStore, RunRecord, RunStore, SQLiteRunStore
 
 
 @pytest.fixture(params=["memory", "sqlite"])

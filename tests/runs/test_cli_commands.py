@@ -1,4 +1,4 @@
-"""Tests for danaflow.run.cli_commands: run a module target, list/show/rm runs, input parsing."""
+"""Tests for danaflow.runs.cli_commands: run a module target, list/show/rm runs, input parsing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from danaflow.errors import RunError
-from danaflow.run.cli_commands import app, parse_inputs, run_python_target
+from danaflow.runs.cli_commands import app, parse_inputs, run_python_target
 
 HERE = Path(__file__).parent
 

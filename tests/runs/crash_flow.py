@@ -1,4 +1,4 @@
-"""A flow for the crash and resume tests, loaded by ``python -m danaflow.run run crash_flow.py:agent``.
+"""A flow for the crash and resume tests, loaded by ``python -m danaflow.runs run crash_flow.py:agent``.
 
 Every node appends its path to ``$CRASH_SIDE_EFFECTS`` (the side effect the tests count) and
 returns a value built from the previous node's result, so reused results must be the right ones.

@@ -1,4 +1,4 @@
-"""Tests for danaflow.run.context with the real FlowRunner/AgentRunner: durable runs and resume."""
+"""Tests for danaflow.runs.context with the real FlowRunner/AgentRunner: durable runs and resume."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from danaflow.errors import RunError
 from danaflow.flow.definition import AgentDefinition, FlowDefinition
 from danaflow.flow.nodes.python import PythonNode
 from danaflow.flow.runner import AgentRunner, FlowRunner
-from danaflow.run import RunContext, SQLiteRunStore
+from danaflow.runs import RunContext, SQLiteRunStore
 
 
 class Calls:

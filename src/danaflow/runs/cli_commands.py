@@ -3,7 +3,7 @@
 Each command is a plain function (usable from Python and tests) plus a thin Typer wrapper that turns
 a DanaflowError into a message and exit code 2. Exit codes: 0 completed, 1 failed, 3 waiting for
 input. ``runs_app`` is mounted by ``danaflow/cli.py``; ``app`` is the same commands standalone
-(``python -m danaflow.run``).
+(``python -m danaflow.runs``).
 """
 
 from __future__ import annotations
@@ -426,7 +426,7 @@ def rm_command(
         raise _fail(exc) from exc
 
 
-app = typer.Typer(help="danaflow runs (standalone: python -m danaflow.run).", no_args_is_help=True)
+app = typer.Typer(help="danaflow runs (standalone: python -m danaflow.runs).", no_args_is_help=True)
 app.command("run")(run_command)
 app.command("resume")(resume_command)
 app.add_typer(runs_app, name="runs")

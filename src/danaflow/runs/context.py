@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunContext"]
 
-_log = logging.getLogger("danaflow.run")
+_log = logging.getLogger("danaflow.runs")
 
 
 class RunContext:
