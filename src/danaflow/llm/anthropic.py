@@ -9,13 +9,13 @@ the SDK is imported only when the first client is built.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from danaflow.errors import ConfigurationError
 
+from ._clients import LazyClients
 from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
 from .retry import parse_retry_after
 
@@ -79,31 +79,21 @@ class AnthropicProvider:
         self.supports_structured_output = structured_output
         self.timeout = timeout
         self._api_key = api_key or "not-needed"
-        self._client: Any = None
-        self._aclient: Any = None
-        self._lock = threading.Lock()
+        self._clients = LazyClients(self._make_client)
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"AnthropicProvider({self.model!r}{where})"
 
-    def _make(self, cls_name: str) -> Any:
-        cls = getattr(_sdk(), cls_name)
+    def _make_client(self, kind: str) -> Any:
+        cls = getattr(_sdk(), "Anthropic" if kind == "sync" else "AsyncAnthropic")
         return cls(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
 
     def _sync_client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make("Anthropic")
-        return self._client
+        return self._clients.sync()
 
     def _async_client(self) -> Any:
-        if self._aclient is None:
-            with self._lock:
-                if self._aclient is None:
-                    self._aclient = self._make("AsyncAnthropic")
-        return self._aclient
+        return self._clients.async_()
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         system = "\n\n".join(m["content"] for m in request.messages if m.get("role") == "system")

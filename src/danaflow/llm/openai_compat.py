@@ -7,11 +7,11 @@ fault policy. The SDK is imported when the first client is built, not when this 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from ._clients import LazyClients
 from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
 from .retry import parse_retry_after
 
@@ -75,36 +75,24 @@ class OpenAICompatProvider:
         self.supports_structured_output = structured_output
         self.timeout = timeout
         self._api_key = api_key or "not-needed"
-        self._client: Any = None
-        self._aclient: Any = None
-        self._lock = threading.Lock()
+        self._clients = LazyClients(self._make_client)
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"OpenAICompatProvider({self.model!r}{where})"
 
     # ---- clients ------------------------------------------------------------------------------
-    def _sync_client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import openai
+    def _make_client(self, kind: str) -> Any:
+        import openai
 
-                    self._client = openai.OpenAI(
-                        api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
-                    )
-        return self._client
+        cls = openai.OpenAI if kind == "sync" else openai.AsyncOpenAI
+        return cls(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
+
+    def _sync_client(self) -> Any:
+        return self._clients.sync()
 
     def _async_client(self) -> Any:
-        if self._aclient is None:
-            with self._lock:
-                if self._aclient is None:
-                    import openai
-
-                    self._aclient = openai.AsyncOpenAI(
-                        api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
-                    )
-        return self._aclient
+        return self._clients.async_()
 
     # ---- request / response -------------------------------------------------------------------
     def _params(self, request: LLMRequest) -> dict[str, Any]:
