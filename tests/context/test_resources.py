@@ -406,3 +406,23 @@ def test_execute_plan_delegates_to_the_plan_object():
     assert ctx.execute_plan(FakePlan(), run_root="x") == ("ran", ctx, {"run_root": "x"})
     with pytest.raises(ComponentError, match=r"want a danaflow\.planning\.Plan"):
         ctx.execute_plan(json)
+
+
+def test_sqlite_resource_refuses_attach(tmp_path) -> None:
+    # The resource grants one database file; ATTACH would reach (or create) any other file.
+    from danaflow.context.resources import DatabaseResource
+    from danaflow.errors import DanaflowError
+
+    db = DatabaseResource("db", "test", f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        db.execute("CREATE TABLE t (x INTEGER)")
+        other = tmp_path / "other.db"
+        try:
+            db.execute(f"ATTACH DATABASE '{other}' AS o")
+        except (DanaflowError, Exception) as exc:
+            assert "not authorized" in str(exc) or "authoriz" in str(exc).lower()
+        else:  # pragma: no cover
+            raise AssertionError("ATTACH was allowed")
+        assert not other.exists()
+    finally:
+        db.close()

@@ -285,6 +285,14 @@ def test_timeout_stops_an_endless_loop() -> None:
     assert re.search(r"(?i)time", outcome.error.message)
 
 
+def test_timeout_stops_a_builtin_consuming_an_endless_iterator() -> None:
+    # sum() over itertools.count() runs in C; the allow-listed itertools hands out a Python-level
+    # wrapper, so the interpreter's checks still see the timeout.
+    outcome = run("import itertools\nx = sum(itertools.count())\n", timeout=0.5, print_sink=_quiet)
+    assert isinstance(outcome.error, ResourceLimitError), outcome.error
+    assert outcome.error.location.line == 2
+
+
 def test_timeout_output_before_the_limit_is_kept() -> None:
     outcome = run('print("started")\nwhile true:\n    pass\n', timeout=0.5, print_sink=_quiet)
     assert isinstance(outcome.error, ResourceLimitError), outcome.error

@@ -430,6 +430,20 @@ ESCAPES = [
         "def f():\n    return 1\nf.__name__ = 'g'  # <-\nprint('ESCAPED')\n",
         r"__name__",
     ),
+    # ---- allow-listed modules that could rewrite host classes --------------------------------
+    Escape(
+        "functools-update-wrapper-patches-a-host-class",
+        # update_wrapper(assigned=...) is setattr on its first argument: a host class here.
+        "import functools\nimport collections\n"
+        "functools.update_wrapper(collections.Counter, len, assigned=['most_common'])  # <-\n"
+        "print('ESCAPED')\n",
+        r"update_wrapper",
+    ),
+    Escape(
+        "functools-wraps",
+        "import functools\ndeco = functools.wraps(len)  # <-\nprint('ESCAPED', deco)\n",
+        r"wraps",
+    ),
 ]
 
 

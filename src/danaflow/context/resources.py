@@ -422,6 +422,8 @@ class DatabaseResource(Resource):
         except sqlite3.Error as exc:
             raise ResourceError(f"database {self.name!r}: cannot open {self.path}: {exc}") from exc
         conn.row_factory = sqlite3.Row
+        # The resource grants this one database file: ATTACH would open (or create) any other.
+        conn.set_authorizer(_refuse_attach)
         return conn
 
     def _open_pool(self) -> Any:
@@ -483,6 +485,12 @@ class DatabaseResource(Resource):
             return cur.rowcount
         except psycopg.Error as exc:
             raise ResourceError(f"database {self.name!r}: {exc} (in: {short_sql(sql)})") from exc
+
+
+def _refuse_attach(action: int, *args: Any) -> int:
+    return (
+        sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else sqlite3.SQLITE_OK
+    )
 
 
 class _Transaction:

@@ -9,6 +9,7 @@ and the .na modules it imports.
 from __future__ import annotations
 
 import importlib
+import itertools
 import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -59,6 +60,28 @@ class TimeoutExpired(BaseException):
     """Raised asynchronously in the running thread when the wall-clock timeout passes."""
 
 
+# Attributes of allow-listed modules that Dana may not use: functools' wrapper helpers set
+# arbitrary attributes on their first argument, which would let a program rewrite host classes.
+_REFUSED_MODULE_ATTRS = {"functools": frozenset({"update_wrapper", "wraps"})}
+
+
+def _stoppable(make: Callable[..., Any]) -> Callable[..., Any]:
+    """Wraps an infinite C iterator (itertools.count/cycle/repeat) in a Python generator, so the
+    interpreter's checks (the timeout) run while ``sum(count())`` consumes it."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for item in make(*args, **kwargs):  # not `yield from`: resuming after a plain yield checks
+            yield item
+
+    wrapper.__name__ = make.__name__
+    return wrapper
+
+
+_WRAPPED_MODULE_ATTRS: dict[str, dict[str, Callable[..., Any]]] = {
+    "itertools": {name: _stoppable(getattr(itertools, name)) for name in ("count", "cycle", "repeat")},
+}
+
+
 class ModuleProxy:
     """An allow-listed Python module as Dana sees it: public, non-module attributes only.
 
@@ -74,10 +97,13 @@ class ModuleProxy:
 
     def __getattr__(self, name: str) -> Any:
         module = object.__getattribute__(self, "_module")
-        if name.startswith("_"):
+        if name.startswith("_") or name in _REFUSED_MODULE_ATTRS.get(module.__name__, ()):
             raise SandboxError(
                 f"attribute {name!r} of module {module.__name__} is not allowed", error_type="SandboxError"
             )
+        wrapped = _WRAPPED_MODULE_ATTRS.get(module.__name__, {}).get(name)
+        if wrapped is not None:
+            return wrapped
         try:
             value = getattr(module, name)
         except AttributeError:
