@@ -70,7 +70,8 @@ def _stoppable(make: Callable[..., Any]) -> Callable[..., Any]:
     interpreter's checks (the timeout) run while ``sum(count())`` consumes it."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for item in make(*args, **kwargs):  # not `yield from`: resuming after a plain yield checks
+        # Not `yield from`: only resuming after a plain yield runs the interpreter's checks.
+        for item in make(*args, **kwargs):  # noqa: UP028
             yield item
 
     wrapper.__name__ = make.__name__
