@@ -67,3 +67,17 @@ async def test_reads_results_of_earlier_nodes_through_variables():
     flow.node("sum", DanaNode(program="total = 0\nfor i in items:\n    total += i\ntotal\n"))
     result = await FlowRunner(flow).run()
     assert result.get_result("sum").outcome.value == 7
+
+
+async def test_dana_reads_earlier_results_with_result() -> None:
+    flow = FlowDefinition("f")
+    flow.node("a", PythonNode(func=lambda ctx: {"n": 20}))
+    flow.node("b", DanaNode(program='x = result("a.outcome.value")\nx["n"] + 1\n'))
+    flow.node("c", DanaNode(program='y = 1\nresult("nope")\n'))
+    flow.connect("a", "b")
+    flow.connect("a", "c")
+    res = await FlowRunner(flow).run()
+    assert res.get_result("b").outcome.value == 21
+    err = res.get_result("c").error
+    assert err.type == "LookupError"
+    assert "<f.c>:2:1" in err.message and "no component named 'nope'" in err.message

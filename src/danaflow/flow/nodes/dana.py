@@ -4,6 +4,7 @@ The program sees the node's scopes: ``private:`` of the nearest agent and the ru
 and ``system:`` (so its writes there are visible to later nodes), a fresh ``local:`` that starts
 with the component variables visible from the node, and the run's resources through ``use()``.
 Programs run in a worker thread (they are CPU-bound and may call ``reason()`` synchronously).
+``result("node.outcome.text")`` reads earlier results like ``$hier{}``.
 Outcome: ``value`` (the last top-level expression statement's value) and ``text`` (what the
 program printed, or the value as text when it printed nothing).
 """
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from danaflow.context.result import NodeExecutionResult, NodeOutcome
-from danaflow.errors import FlowDefinitionError
-from danaflow.template.engine import to_text
+from danaflow.errors import FlowDefinitionError, TemplateError
+from danaflow.template.engine import TemplateEngine, to_text
 
 from .base import Node, NodeFailedError
 
@@ -62,6 +63,10 @@ class DanaNode(Node):
         if self.program is not None:
             filename = f"<{ctx.path}>"
         sandbox = ctx.sandbox
+        # `result("path")` reads a component result the way `$hier{path}` does (siblings first,
+        # then up the hierarchy; the rest of the path is an attribute path into the result).
+        sandbox.registry = sandbox.registry.copy()
+        sandbox.registry.register("result", _result_lookup(ctx), description="A component result by path.")
         for name, value in ctx.visible_variables().items():
             if name.isidentifier() and not name.startswith("_"):
                 sandbox.local.setdefault(name, value)
@@ -93,3 +98,16 @@ class DanaNode(Node):
 
     def __repr__(self) -> str:
         return f"DanaNode(path={str(self.path)!r})" if self.path else "DanaNode(program=...)"
+
+
+def _result_lookup(ctx: ExecutionContext) -> Any:
+    def result(path: str) -> Any:
+        try:
+            return TemplateEngine.evaluate(
+                f"$hier{{{path}}}", execution_context=ctx, name=f"result({path!r})"
+            )
+        except TemplateError as err:
+            # Reported at the Dana line that called result(), not at the generated template.
+            raise LookupError(f"result({path!r}): {err.message.split(': ', 1)[-1]}") from None
+
+    return result
