@@ -221,3 +221,22 @@ async def test_unknown_previous_run_fails_before_writing_anything(tmp_path):
     assert [p for p in (tmp_path / "runs").iterdir() if p.is_dir()] == []
     assert rc.store.list_runs() == []
     rc.close()
+
+
+def test_dana_reads_the_run_id_but_cannot_write_it(tmp_path) -> None:
+    import asyncio
+
+    from danaflow.flow import DanaNode, FlowDefinition, FlowRunner
+    from danaflow.runs import RunContext
+
+    flow = FlowDefinition("f")
+    flow.node("read", DanaNode(program="system:__run_id\n"))
+    flow.node("write", DanaNode(program='system:__run_id = "mine"\n'))
+    rc = RunContext("f", project_root=tmp_path, run_root=tmp_path / "runs")
+    rc.setup_run("t")
+    try:
+        result = asyncio.run(FlowRunner(flow, rc).run())
+    finally:
+        rc.close()
+    assert result.get_result("read").outcome.value == rc.run_id
+    assert "reserved" in result.get_result("write").error.message

@@ -226,8 +226,8 @@ class ExpressionCompiler:
     def _check_scoped(self, e: na.ScopedName, store: bool) -> None:
         if not e.name.startswith("_"):
             return
-        if not store and e.scope == "system" and e.name == DESIRED_TYPE_KEY:
-            return
+        if not store and e.scope == "system" and e.name.startswith("__"):
+            return  # the runtime's keys (run id, desired type): readable, never writable
         raise self.refuse(f"{e.scope}:{e.name} is not allowed: names starting with '_' are reserved", e.loc)
 
     def e_ScopedName(self, e: na.ScopedName):
