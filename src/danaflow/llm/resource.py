@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from danaflow.errors import ConfigurationError
+from danaflow.observability import span
 
 from .cache import ResponseCache, cache_key
 from .config import configured_spec, resolve_provider
@@ -53,6 +54,13 @@ class CallRecord:
     error: str | None = None
     started_at: float = 0.0
     """``time.time()`` when the call began."""
+
+
+def _llm_span(provider: Provider) -> Any:
+    """One span per model call, the child of the component that made it (a no-op outside runs)."""
+    return span(
+        "llm", name=f"llm {provider.name}:{provider.model}", provider=provider.name, model=provider.model
+    )
 
 
 def _check_options(options: dict[str, Any], where: str) -> None:
@@ -179,6 +187,18 @@ class LLMResource:
 
     # ---- raw calls ----------------------------------------------------------------------------
     def _complete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
+        with _llm_span(provider) as span:
+            response = self._complete_untraced(provider, request)
+            span.add_tokens(response.usage.prompt_tokens, response.usage.completion_tokens)
+            return response
+
+    async def _acomplete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
+        with _llm_span(provider) as span:
+            response = await self._acomplete_untraced(provider, request)
+            span.add_tokens(response.usage.prompt_tokens, response.usage.completion_tokens)
+            return response
+
+    def _complete_untraced(self, provider: Provider, request: LLMRequest) -> LLMResponse:
         started_at, t0 = time.time(), time.perf_counter()
         key = cache_key(provider.name, provider.model, request) if self.cache is not None else None
         if key is not None and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
@@ -218,7 +238,7 @@ class LLMResource:
         )
         return response
 
-    async def _acomplete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
+    async def _acomplete_untraced(self, provider: Provider, request: LLMRequest) -> LLMResponse:
         started_at, t0 = time.time(), time.perf_counter()
         key = cache_key(provider.name, provider.model, request) if self.cache is not None else None
         if key is not None and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
