@@ -13,16 +13,21 @@ __all__ = ["match_brace", "top_level_split"]
 _SCOPE_PREFIX = re.compile(r"(local|private|public|system):(?!:)[A-Za-z_]")
 
 
+def _after_string(text: str, start: int) -> int:
+    """The index just past the string literal whose quote is text[start] (backslashes escape)."""
+    quote, j, n = text[start], start + 1, len(text)
+    while j < n and text[j] != quote:
+        j += 2 if text[j] == "\\" else 1
+    return j + 1
+
+
 def match_brace(text: str, start: int) -> int:
     """Index of the '}' closing text[start] == '{', skipping nested brackets and string literals."""
     depth, i, n = 0, start, len(text)
     while i < n:
         ch = text[i]
         if ch in "'\"":
-            j = i + 1
-            while j < n and text[j] != ch:
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
+            i = _after_string(text, i)
             continue
         if ch in "{[(":
             depth += 1
@@ -41,10 +46,7 @@ def top_level_split(inner: str) -> int:
     while i < n:
         ch = inner[i]
         if ch in "'\"":
-            j = i + 1
-            while j < n and inner[j] != ch:
-                j += 2 if inner[j] == "\\" else 1
-            i = j + 1
+            i = _after_string(inner, i)
             continue
         if ch in "([{":
             depth += 1
