@@ -56,6 +56,48 @@ class CallRecord:
     """``time.time()`` when the call began."""
 
 
+class _Call:
+    """The accounting around one ``complete`` call, shared by the sync and async paths: the cache
+    lookup before it, and the CallRecord (and cache entry, and span tokens) after it."""
+
+    def __init__(self, resource: LLMResource, provider: Provider, request: LLMRequest):
+        self.resource, self.provider = resource, provider
+        self.started_at, self.t0 = time.time(), time.perf_counter()
+        self.key = cache_key(provider.name, provider.model, request) if resource.cache is not None else None
+
+    def _record(self, latency: float, usage: Usage | None = None, attempts: int = 1, **kw: Any) -> None:
+        p = self.provider
+        self.resource._record(
+            CallRecord(
+                p.name,
+                p.model,
+                "complete",
+                latency,
+                usage or Usage(),
+                attempts,
+                started_at=self.started_at,
+                **kw,
+            )
+        )
+
+    def cached(self) -> LLMResponse | None:
+        if self.key is None:
+            return None
+        hit = self.resource.cache.get(self.key)  # type: ignore[union-attr]
+        if hit is not None:
+            self._record(0.0, cached=True)
+        return hit
+
+    def failed(self, exc: Exception) -> None:
+        self._record(time.perf_counter() - self.t0, attempts=getattr(exc, "attempts", 1), error=str(exc))
+
+    def done(self, response: LLMResponse, attempts: int, span: Any) -> None:
+        if self.key is not None:
+            self.resource.cache.put(self.key, response)  # type: ignore[union-attr]
+        self._record(time.perf_counter() - self.t0, response.usage, attempts)
+        span.add_tokens(response.usage.prompt_tokens, response.usage.completion_tokens)
+
+
 def _llm_span(provider: Provider) -> Any:
     """One span per model call, the child of the component that made it (a no-op outside runs)."""
     return span(
@@ -188,95 +230,33 @@ class LLMResource:
     # ---- raw calls ----------------------------------------------------------------------------
     def _complete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
         with _llm_span(provider) as span:
-            response = self._complete_untraced(provider, request)
-            span.add_tokens(response.usage.prompt_tokens, response.usage.completion_tokens)
+            call = _Call(self, provider, request)
+            if (hit := call.cached()) is not None:
+                return hit
+            try:
+                response, attempts = call_with_retries(
+                    lambda: provider.complete(request), self.retry, self._what(provider)
+                )
+            except Exception as exc:
+                call.failed(exc)
+                raise
+            call.done(response, attempts, span)
             return response
 
     async def _acomplete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
         with _llm_span(provider) as span:
-            response = await self._acomplete_untraced(provider, request)
-            span.add_tokens(response.usage.prompt_tokens, response.usage.completion_tokens)
+            call = _Call(self, provider, request)
+            if (hit := call.cached()) is not None:
+                return hit
+            try:
+                response, attempts = await acall_with_retries(
+                    lambda: provider.acomplete(request), self.retry, self._what(provider)
+                )
+            except Exception as exc:
+                call.failed(exc)
+                raise
+            call.done(response, attempts, span)
             return response
-
-    def _complete_untraced(self, provider: Provider, request: LLMRequest) -> LLMResponse:
-        started_at, t0 = time.time(), time.perf_counter()
-        key = cache_key(provider.name, provider.model, request) if self.cache is not None else None
-        if key is not None and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
-            self._record(
-                CallRecord(provider.name, provider.model, "complete", 0.0, cached=True, started_at=started_at)
-            )
-            return hit
-        try:
-            response, attempts = call_with_retries(
-                lambda: provider.complete(request), self.retry, self._what(provider)
-            )
-        except Exception as exc:
-            self._record(
-                CallRecord(
-                    provider.name,
-                    provider.model,
-                    "complete",
-                    time.perf_counter() - t0,
-                    attempts=getattr(exc, "attempts", 1),
-                    error=str(exc),
-                    started_at=started_at,
-                )
-            )
-            raise
-        if key is not None:
-            self.cache.put(key, response)  # type: ignore[union-attr]
-        self._record(
-            CallRecord(
-                provider.name,
-                provider.model,
-                "complete",
-                time.perf_counter() - t0,
-                response.usage,
-                attempts,
-                started_at=started_at,
-            )
-        )
-        return response
-
-    async def _acomplete_untraced(self, provider: Provider, request: LLMRequest) -> LLMResponse:
-        started_at, t0 = time.time(), time.perf_counter()
-        key = cache_key(provider.name, provider.model, request) if self.cache is not None else None
-        if key is not None and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
-            self._record(
-                CallRecord(provider.name, provider.model, "complete", 0.0, cached=True, started_at=started_at)
-            )
-            return hit
-        try:
-            response, attempts = await acall_with_retries(
-                lambda: provider.acomplete(request), self.retry, self._what(provider)
-            )
-        except Exception as exc:
-            self._record(
-                CallRecord(
-                    provider.name,
-                    provider.model,
-                    "complete",
-                    time.perf_counter() - t0,
-                    attempts=getattr(exc, "attempts", 1),
-                    error=str(exc),
-                    started_at=started_at,
-                )
-            )
-            raise
-        if key is not None:
-            self.cache.put(key, response)  # type: ignore[union-attr]
-        self._record(
-            CallRecord(
-                provider.name,
-                provider.model,
-                "complete",
-                time.perf_counter() - t0,
-                response.usage,
-                attempts,
-                started_at=started_at,
-            )
-        )
-        return response
 
     def complete(self, messages: str | Sequence[Message], **options: Any) -> LLMResponse:
         """One raw chat call (a str is one user message); retried and recorded, not typed."""
