@@ -156,3 +156,18 @@ async def test_failed_node_span_has_error_status(tmp_path):
     rc.close()
     assert spans["f.bad"].status == "error" and "kaput" in spans["f.bad"].error
     assert spans[None].status == "error"  # the run span carries the run's final status
+
+
+async def test_command_nodes_run_in_the_isolated_dir_and_environment(tmp_path):
+    from danaflow.flow.nodes.command import CommandNode, CommandNodeSettings
+
+    rc = RunContext(root_component_id="f", project_root=tmp_path, run_root=tmp_path / "runs")
+    flow = FlowDefinition().node(
+        "where", CommandNode(settings=CommandNodeSettings(commands=['pwd && echo "$ISO_CMD"']))
+    )
+    async with IsolatedExecution(rc, working_dir=tmp_path / "iso", env={"ISO_CMD": "inside"}) as execution:
+        result = await execution.run(FlowRunner(flow, rc))
+    rc.close()
+    out = result.get_result("where").outcome.results[0].stdout.splitlines()
+    assert out == [str((tmp_path / "iso").resolve()), "inside"]
+    assert "ISO_CMD" not in os.environ

@@ -78,12 +78,18 @@ class CommandNode(Node):
     async def execute(self, ctx: ExecutionContext) -> NodeExecutionResult:
         s = self.settings
         variables = input_variables(ctx.node_input)
-        cwd = None
+        # An isolated run (IsolatedExecution) hands its working dir and environment down the run
+        # context; the node's own settings still win.
+        run = ctx.run_context
+        base_dir = getattr(run, "working_dir", None)
+        base_env = getattr(run, "environ", None)
+        cwd = Path(base_dir) if base_dir is not None else None
         if s.working_dir:
-            cwd = Path(
-                TemplateEngine.render_text(s.working_dir, variables, ctx, name=f"{ctx.path}.working_dir")
+            rendered = TemplateEngine.render_text(
+                s.working_dir, variables, ctx, name=f"{ctx.path}.working_dir"
             )
-        env = {**os.environ, **s.env} if s.env else None
+            cwd = cwd / rendered if cwd is not None else Path(rendered)
+        env = {**(base_env if base_env is not None else os.environ), **s.env} if s.env or base_env else None
         results: list[CommandResult] = []
         for i, template in enumerate(s.commands):
             command = TemplateEngine.render_text(template, variables, ctx, name=f"{ctx.path}.commands[{i}]")
