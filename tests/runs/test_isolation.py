@@ -171,3 +171,22 @@ async def test_command_nodes_run_in_the_isolated_dir_and_environment(tmp_path):
     out = result.get_result("where").outcome.results[0].stdout.splitlines()
     assert out == [str((tmp_path / "iso").resolve()), "inside"]
     assert "ISO_CMD" not in os.environ
+
+
+async def test_a_node_failed_by_its_event_handler_has_an_error_span(tmp_path):
+    from danaflow.flow.events import EventType
+
+    flow = FlowDefinition().node("ok", PythonNode(lambda ctx: 1, in_thread=False))
+    rc = RunContext(root_component_id="f", project_root=tmp_path, run_root=tmp_path / "runs",
+                    observability_settings=ObservabilitySettings(exporters=("memory",)))  # fmt: skip
+
+    def handler(event):
+        raise ValueError("handler refuses")
+
+    rc.event_bus.on(EventType.node_completed, handler)
+    rc.setup_run("t")
+    result = await FlowRunner(flow, rc).run()
+    spans = {s.path: s for s in rc.telemetry.spans()}
+    rc.close()
+    assert result.get_result("ok").execution_status is ExecutionStatusEnum.failed
+    assert spans["f.ok"].status == "error" and "handler refuses" in spans["f.ok"].error

@@ -97,46 +97,49 @@ class _Execution:
         hooks.component_started(path, ctx)
         started = _now()
         result: NodeExecutionResult
-        try:
-            if is_node and bus.has_handlers(EventType.node_started):
-                await bus.emit(Event(EventType.node_started, path, ctx.component_id, kind, ctx))
-            if bus.has_handlers(EventType.component_started):
-                await bus.emit(Event(EventType.component_started, path, ctx.component_id, kind, ctx))
-            with hooks.span(kind.value, path):
+        # The span covers the finished-events too: a handler that raises there fails the
+        # component, and the span must say so.
+        with hooks.span(kind.value, path) as span:
+            try:
+                if is_node and bus.has_handlers(EventType.node_started):
+                    await bus.emit(Event(EventType.node_started, path, ctx.component_id, kind, ctx))
+                if bus.has_handlers(EventType.component_started):
+                    await bus.emit(Event(EventType.component_started, path, ctx.component_id, kind, ctx))
                 if is_node:
                     result = await self.node_body(ctx, element)
                     result.execution_status = _COMPLETED
                 else:
                     result = await self.composite_body(ctx, element)
-        except InputRequired:
-            result = NodeExecutionResult(execution_status=_WAITING, input=ctx.node_input)
-        except NodeFailedError as exc:
-            result = NodeExecutionResult(
-                execution_status=_FAILED,
-                outcome=exc.outcome,
-                output=exc.output,
-                error=ErrorInfo.from_exception(exc, exc.path or path),
-            )
-        except Exception as exc:
-            error = ErrorInfo.from_exception(exc, getattr(exc, "path", None) or path)
-            result = NodeExecutionResult(execution_status=_FAILED, error=error)
-        stamp = {
-            "component_id": ctx.component_id,
-            "path": path,
-            "executable_type": kind,
-            "started_at": started,
-            "finished_at": _now(),
-        }
-        if is_node:
-            stamp["node_type"] = element.node.node_type
-            if result.input is None and ctx.node_input is not None:
-                stamp["input"] = ctx.node_input
-        _stamp(result, stamp)
-        ctx.result = result
-        ctx.execution_status = result.execution_status
-        if parent is not None:
-            parent.set_result(ctx.component_id, result)
-        await self.emit_finished(ctx, result, is_node)
+            except InputRequired:
+                result = NodeExecutionResult(execution_status=_WAITING, input=ctx.node_input)
+            except NodeFailedError as exc:
+                result = NodeExecutionResult(
+                    execution_status=_FAILED,
+                    outcome=exc.outcome,
+                    output=exc.output,
+                    error=ErrorInfo.from_exception(exc, exc.path or path),
+                )
+            except Exception as exc:
+                error = ErrorInfo.from_exception(exc, getattr(exc, "path", None) or path)
+                result = NodeExecutionResult(execution_status=_FAILED, error=error)
+            stamp = {
+                "component_id": ctx.component_id,
+                "path": path,
+                "executable_type": kind,
+                "started_at": started,
+                "finished_at": _now(),
+            }
+            if is_node:
+                stamp["node_type"] = element.node.node_type
+                if result.input is None and ctx.node_input is not None:
+                    stamp["input"] = ctx.node_input
+            _stamp(result, stamp)
+            ctx.result = result
+            ctx.execution_status = result.execution_status
+            if parent is not None:
+                parent.set_result(ctx.component_id, result)
+            await self.emit_finished(ctx, result, is_node)
+            _span_status(span, result)
         hooks.component_finished(path, ctx, result)
         return result
 
@@ -524,3 +527,15 @@ class AgentRunner(_Runner):
         if not isinstance(agent, AgentDefinition):
             raise ComponentError(f"AgentRunner: got {type(agent).__name__}, want an AgentDefinition")
         super().__init__(agent, run_context, **kw)
+
+
+def _span_status(span: Any, result: NodeExecutionResult) -> None:
+    """Marks a component's span with its final status (no-op for in-memory runs)."""
+    set_status = getattr(span, "set_status", None)
+    if set_status is None:
+        return
+    status = result.execution_status
+    if status is _FAILED:
+        set_status("error", result.error.message if result.error is not None else None)
+    elif status is _WAITING:
+        set_status("waiting_input")
