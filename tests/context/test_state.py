@@ -47,3 +47,21 @@ def test_update_refuses_non_identifiers():
     with pytest.raises(DanaflowError, match="want an identifier"):
         s.update({"not valid": 1, "ok": 2})
     assert "ok" not in s
+
+
+def test_dana_writes_to_typed_fields_are_validated() -> None:
+    from danaflow.context.context import ExecutionContext
+    from danaflow.context.state import AgentState
+    from danaflow.lang.api import run
+
+    class Progress(AgentState):
+        step: int = 0
+
+    ctx = ExecutionContext(agent_state=Progress())
+    ok = run('private:step = "3"\nprivate:note = "free-form"\n', ctx.sandbox)
+    assert ok.error is None, ok.error
+    assert ctx.agent_state.step == 3 and ctx.agent_state.note == "free-form"
+    bad = run('private:step = "three"\n', ctx.sandbox)
+    assert bad.error is not None and "step" in bad.error.message
+    assert bad.error.location.line == 1
+    assert ctx.agent_state.step == 3

@@ -7,7 +7,7 @@ private scope, so a Dana program's ``private:current_step = 2`` reads back as
 any is written, under the lock the sandbox uses for multi-key updates.
 
 A subclass may declare typed fields (``current_step: int = 0``); their values are validated with
-pydantic on every ``update`` and attribute assignment.
+pydantic on every ``update``, attribute assignment and item store (so on Dana writes too).
 """
 
 from __future__ import annotations
@@ -56,6 +56,17 @@ class StateView(ScopeDict):
         cls._field_types = types
         cls._field_defaults = defaults
         cls._adapters = {}
+        if types and "__setitem__" not in cls.__dict__:
+            # Typed fields: Dana's `private:step = v` (a plain item store) is validated too. Views
+            # without typed fields keep dict's C-level store, so untyped state stays fast.
+            cls.__setitem__ = StateView._validated_setitem  # type: ignore[method-assign]
+
+    def _validated_setitem(self, key: str, value: Any) -> None:
+        if key in self._field_types:
+            with self._lock:
+                dict.update(self, self._validated({key: value}))
+        else:
+            dict.__setitem__(self, key, value)
 
     def __init__(self, initial: Mapping[str, Any] | None = None, /, **fields: Any):
         super().__init__(self.scope_name)
