@@ -67,3 +67,13 @@ def test_bad_targets():
         run_python_target("no_colon.py")
     with pytest.raises(RunError, match="has no 'nothing': want one of agent, main, sub"):
         run_python_target(f"{HERE / 'crash_flow.py'}:nothing")
+
+
+def test_a_module_that_fails_to_import_is_a_clear_error(tmp_path):
+    bad = tmp_path / "badmod.py"
+    bad.write_text("x = 1\nimport nonexistent_module_for_danaflow_tests\n")
+    with pytest.raises(RunError) as info:
+        run_python_target(f"{bad}:flow", run_root=tmp_path / "runs")
+    message = str(info.value)
+    assert "cannot load the module: ModuleNotFoundError" in message
+    assert f"{bad}:2" in message

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,10 +94,10 @@ def load_target(target: str) -> tuple[Any, list[Path], str]:
         if str(file.parent) not in sys.path:
             sys.path.insert(0, str(file.parent))
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        _load(lambda: spec.loader.exec_module(module), target)
         files.append(file)
     else:
-        module = importlib.import_module(module_ref)
+        module = _load(lambda: importlib.import_module(module_ref), target)
         if getattr(module, "__file__", None):
             files.append(Path(module.__file__))
     if not hasattr(module, name):
@@ -110,6 +111,19 @@ def load_target(target: str) -> tuple[Any, list[Path], str]:
     if not isinstance(obj, AgentDefinition | FlowDefinition):
         raise RunError(f"{target} is a {type(obj).__name__}: want an AgentDefinition or FlowDefinition")
     return obj, files, name
+
+
+def _load(load: Any, target: str) -> Any:
+    """Runs a module import; the user's own error becomes a RunError naming its file and line."""
+    try:
+        return load()
+    except DanaflowError:
+        raise
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        user = [f for f in frames if not f.filename.startswith("<frozen")]
+        where = f" at {user[-1].filename}:{user[-1].lineno}" if user else ""
+        raise RunError(f"cannot load the module: {type(exc).__name__}: {exc}{where}", path=target) from exc
 
 
 def parse_inputs(items: Sequence[str]) -> dict[str, Any]:
