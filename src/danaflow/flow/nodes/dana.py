@@ -86,13 +86,14 @@ class DanaNode(Node):
         outcome = NodeOutcome(text=text, structured=value, value=value, output=output)
         if outcome_.error is not None:
             err = outcome_.error
+            error_type = getattr(err, "error_type", type(err).__name__)
             raise NodeFailedError(
-                getattr(err, "message", str(err)),
+                f"{error_type}: {getattr(err, 'message', str(err))}",
                 path=ctx.path,
                 outcome=outcome,
                 output=output,
                 location=getattr(err, "location", None),
-                error_type=getattr(err, "error_type", type(err).__name__),
+                error_type=error_type,
             )
         return self.make_result(outcome, output=output)
 
