@@ -134,7 +134,8 @@ def _fake_value(t: Any, prompt: str) -> Any:
         return [_fake_value(args[0] if args else str, prompt) for _ in range(3)]
     if origin is dict:
         return {"key": _fake_value(args[1] if len(args) > 1 else str, prompt)}
-    if isinstance(t, type) and issubclass(t, pydantic.BaseModel):
+    # Dana structs are pydantic-compatible types with ``model_fields`` (not BaseModel subclasses).
+    if isinstance(t, type) and (issubclass(t, pydantic.BaseModel) or hasattr(t, "__dana_model__")):
         values = {}
         for name, field in t.model_fields.items():
             ann = field.annotation
@@ -371,7 +372,10 @@ def test_reasoner_sees_desired_type_of_typed_caller() -> None:
     outcome = run(src, ctx, print_sink=_quiet)
     assert outcome.error is None, outcome.error
     ((_, desired, _),) = reasoner.calls
-    assert isinstance(desired, type) and issubclass(desired, pydantic.BaseModel)
-    assert desired.__name__ == "Profile"
+    assert isinstance(desired, type) and desired.__name__ == "Profile"
+    # What an LLM layer needs from it: a JSON schema and validation through pydantic.
+    adapter = pydantic.TypeAdapter(desired)
+    assert adapter.json_schema()["required"] == ["name", "age"]
+    assert adapter.validate_python({"name": "ann", "age": 3}).age == 3
     p = ctx.get("local:p")
     assert (p.name, p.age) == ("name-answer", 42)

@@ -1,9 +1,14 @@
-"""Structs are validated pydantic models; the fast assignment path must not change what is stored."""
+"""Structs: slotted values validated through a shadow pydantic model; the fast store path must not
+change what is stored."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from pydantic import BaseModel, TypeAdapter
+
+from danaflow.lang.api import run
 from danaflow.lang.runtime import NO_DEFAULT
 from danaflow.lang.structs import DanaStruct, ReceiverFunction, attach_receiver, make_interface, make_struct
 
@@ -24,20 +29,47 @@ def test_construction_validates_and_accepts_positional_fields() -> None:
         P(1, x=2)
 
 
-def test_assignment_fast_path_and_validated_path_store_the_same_thing() -> None:
+def test_dana_assignment_is_validated_on_both_paths() -> None:
+    # The compiled store caches (class, plain type) per site; the first store and any other type
+    # go through validation, and both paths must store what pydantic would.
+    src = (
+        "struct Point:\n    x: int\n    y: float = 0.0\n    tags: list[str] = []\n"
+        "p = Point(x=1)\n"
+        "for v in [5, 6, '7']:\n    p.x = v\n"  # cached fast path, then a str coerced by validation
+        "p.y = 3\n"  # int into a float field: coerced
+        "p.tags += ['t']\n"  # in place: the same list
+        "seen = [p.x, p.y, type(p.y).__name__, p.tags]\n"
+        "p.x = 'seven'\n"
+    )
+    outcome = run(src, print_sink=lambda s: None)
+    assert outcome.context.local["seen"] == [7, 3.0, "float", ["t"]]
+    assert outcome.error is not None and outcome.error.location.line == 11
+    assert "Point.x: Input should be a valid integer" in outcome.error.message
+    p = outcome.context.local["p"]
+    assert p.model_dump() == {"x": 7, "y": 3.0, "tags": ["t"]}
+
+
+def test_validate_field_and_host_side_helpers() -> None:
     P = point()
-    p = P(x=1)
-    p.x = 5  # exact type: stored directly
-    assert p.x == 5 and "x" in p.model_fields_set
-    p.y = 3  # int into a float field: validated, coerced like pydantic would
-    assert p.y == 3.0 and type(p.y) is float
-    p.x = "7"  # lax coercion through the validator
-    assert p.x == 7
-    with pytest.raises(TypeError, match=r"Point\.x"):
-        p.x = "seven"
+    assert P.validate_field("x", "5") == 5
     with pytest.raises(TypeError, match=r"Point\.tags"):
-        p.tags = [1, {}]
-    assert p.model_dump() == {"x": 7, "y": 3.0, "tags": []}
+        P.validate_field("tags", [1, {}])
+    with pytest.raises(AttributeError, match="no field 'z'"):
+        P.validate_field("z", 1)
+    assert P.model_validate({"x": 2}) == P(x=2)
+    assert P.model_json_schema()["required"] == ["x"]
+
+
+def test_structs_work_as_pydantic_types() -> None:
+    P = point()
+    adapter = TypeAdapter(list[P])
+    items = adapter.validate_json('[{"x": 1}, {"x": 2, "tags": ["a"]}]')
+    assert items == [P(x=1), P(x=2, tags=["a"])]
+
+    class Holder(BaseModel):
+        value: Any
+
+    assert Holder(value=P(x=3)).model_dump(mode="json") == {"value": {"x": 3, "y": 0.0, "tags": []}}
 
 
 def test_mutable_defaults_are_not_shared() -> None:

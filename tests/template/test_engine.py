@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -216,3 +217,12 @@ def test_prompt_renders_text_with_its_variables():
     prompt = Prompt.with_dad_text(text="Do $var{task_spec.task_id} in $var{tool}", variables={"tool": "vim"})
     assert prompt.render(node) == "Do T1 in vim"
     assert prompt.render(node, {"tool": "emacs"}) == "Do T1 in emacs"
+
+
+def test_a_dana_struct_reads_as_json_in_text() -> None:
+    from danaflow.lang.api import run
+    from danaflow.template.engine import to_text
+
+    outcome = run("struct P:\n    x: int\n    tags: list[str] = []\nP(x=1, tags=['a'])\n")
+    assert json.loads(to_text(outcome.value)) == {"x": 1, "tags": ["a"]}
+    assert json.loads(to_text([outcome.value])) == [{"x": 1, "tags": ["a"]}]

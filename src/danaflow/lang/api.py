@@ -75,7 +75,7 @@ def _search_paths(filename: str, extra: Iterable[str | Path]) -> tuple[Path, ...
 def _execute(runtime: Runtime, source: str, filename: str, local: Mapping[str, Any]) -> Any:
     program = compile_program(source, filename, steps=runtime.counts_steps)
     register_source(filename, source)
-    g = runtime.program_globals(local)
+    g = runtime.program_globals(local, program.store_sites)
     exec(program.code, g)  # defines _dana_main in g; Dana code runs only when called below
     return g["_dana_main"]()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+from collections.abc import Callable
 
 from danaflow.errors import DanaSyntaxError, Location, SandboxError
 
@@ -125,6 +126,10 @@ class ExpressionCompiler:
         self.internal_names = internal_names
         self._ids = itertools.count(1)
         self.loop_depth = 0
+        self.store_sites = 0
+        """How many attribute-store sites (each with its cache globals ``_sc<n>``/``_st<n>``)."""
+        self.pending_stores: list[tuple[na.Attribute, str]] = []
+        """Attribute targets lowered to a temporary, whose stores follow the statement."""
 
     # ---- helpers
     def tmp(self, stem: str) -> str:
@@ -177,11 +182,11 @@ class ExpressionCompiler:
                 t.loc,
             )
         if isinstance(t, na.Attribute):
-            value = self.expr(t.value)
+            # Bound to a temporary here; the validated store follows the statement.
             self._check_attr(t.attr, t.loc, store=True)
-            # Through a guard: classes (the host's included) are shared by the whole process.
-            guarded = self.call("_writable", [value], t.loc)
-            return self.at(ast.Attribute(guarded, t.attr, ast.Store()), t.loc)
+            tmp = self.tmp("a")
+            self.pending_stores.append((t, tmp))
+            return self.at(ast.Name(tmp, ast.Store()), t.loc)
         if isinstance(t, na.Subscript):
             return self.at(ast.Subscript(self.expr(t.value), self.expr(t.index), ast.Store()), t.loc)
         if isinstance(t, (na.Tuple, na.List)):
@@ -189,6 +194,46 @@ class ExpressionCompiler:
         if isinstance(t, na.Starred):
             return self.at(ast.Starred(self.target(t.value), ast.Store()), t.loc)
         raise self.syntax(f"cannot assign to {_describe(t)}", t.loc)
+
+    def attr_store(self, t: na.Attribute, value: ast.expr) -> list[ast.stmt]:
+        """``obj.attr = value`` with struct validation, as statements (value first, as Python)."""
+        loc = t.loc
+        v = self.tmp("v")
+        out: list[ast.stmt] = [self.at(ast.Assign([self.at(ast.Name(v, ast.Store()), loc)], value), loc)]
+        if isinstance(t.value, na.Name):
+            self.check_name(t.value.id, t.value.loc)
+            name, where = t.value.id, t.value.loc
+        else:
+            name, where = self.tmp("o"), loc
+            out.append(
+                self.at(ast.Assign([self.at(ast.Name(name, ast.Store()), loc)], self.expr(t.value)), loc)
+            )
+        return [*out, *self.cached_store(lambda: self.load(name, where), t.attr, self.load(v, loc), loc)]
+
+    def cached_store(
+        self, obj: Callable[[], ast.expr], attr: str, value: ast.Name, loc: Location
+    ) -> list[ast.stmt]:
+        """The store itself. Each site caches the last struct class and plain field type it stored:
+        when both match (``type(v) is _st<n> and type(obj) is _sc<n>``) it is a plain attribute
+        store; anything else goes through ``_store_miss``, which validates (and refuses classes).
+        """
+        self._check_attr(attr, loc, store=True)
+        site = self.store_sites
+        self.store_sites += 1
+        same_value = ast.Compare(self.call("_T", [value], loc), [ast.Is()], [self.load(f"_st{site}", loc)])
+        same_class = ast.Compare(self.call("_T", [obj()], loc), [ast.Is()], [self.load(f"_sc{site}", loc)])
+        test = self.at(ast.BoolOp(ast.And(), [same_value, same_class]), loc)
+        fast = self.at(ast.Assign([self.at(ast.Attribute(obj(), attr, ast.Store()), loc)], value), loc)
+        miss = self.call("_store_miss", [self.const(site, loc), obj(), self.const(attr, loc), value], loc)
+        return [self.at(ast.If(test, [fast], [self.at(ast.Expr(miss), loc)]), loc)]
+
+    def flush_stores(self) -> list[ast.stmt]:
+        """The validated stores of the attribute targets lowered since the last flush."""
+        pending, self.pending_stores = self.pending_stores, []
+        out: list[ast.stmt] = []
+        for t, tmp in pending:
+            out += self.attr_store(t, self.load(tmp, t.loc))
+        return out
 
     def arguments(self, params: tuple[na.Param, ...]) -> ast.arguments:
         args, defaults, kwonly, kw_defaults = [], [], [], []
@@ -279,7 +324,11 @@ class ExpressionCompiler:
             if self.steps:
                 # Each iteration counts: `_tick()` spends a step and is always true.
                 ifs.insert(0, self.call("_tick", [], g.loc))
-            out.append(ast.comprehension(self.target(g.target), self.expr(g.iter), ifs, 0))
+            target = self.target(g.target)
+            if self.pending_stores:
+                t, _ = self.pending_stores[0]
+                raise self.syntax("cannot assign to an attribute in a comprehension", t.loc)
+            out.append(ast.comprehension(target, self.expr(g.iter), ifs, 0))
         return out
 
     def e_ListComp(self, e):

@@ -44,6 +44,8 @@ class CompiledProgram:
     top_level_names: frozenset[str]
     """Names the program body binds (loaded from, and saved back to, ``local:``)."""
     counts_steps: bool
+    store_sites: int = 0
+    """Attribute-store sites; the runtime gives each its cache globals (``_sc<n>``, ``_st<n>``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +82,19 @@ class _Compiler(ExpressionCompiler):
         return ast.Expr(self.expr(s.value))
 
     def s_Assign(self, s: na.Assign):
-        return ast.Assign([self.target(t) for t in s.targets], self.expr(s.value))
+        if len(s.targets) == 1 and isinstance(s.targets[0], na.Attribute):
+            return self.attr_store(s.targets[0], self.expr(s.value))  # the common case, no temporary
+        value = self.expr(s.value)
+        return [self.at(ast.Assign([self.target(t) for t in s.targets], value), s.loc), *self.flush_stores()]
 
     def s_AnnAssign(self, s: na.AnnAssign):
         target = self.target(s.target)
         if s.value is None:
+            self.pending_stores.clear()  # a bare annotation stores nothing
             return ast.Pass()
         value = self.expr(s.value)
         if not isinstance(s.value, na.Call):
-            return ast.Assign([target], value)
+            return [self.at(ast.Assign([target], value), s.loc), *self.flush_stores()]
         # The annotation is the desired type of the call (reason() and typed user functions).
         tok = self.tmp("dt")
         push = self.at(
@@ -100,10 +106,33 @@ class _Compiler(ExpressionCompiler):
         )
         assign = self.at(ast.Assign([target], value), s.loc)
         pop = self.at(ast.Expr(self.call("_pop_desired", [self.load(tok, s.loc)], s.loc)), s.loc)
-        return [push, self.at(ast.Try([assign], [], [], [pop]), s.loc)]
+        return [push, self.at(ast.Try([assign], [], [], [pop]), s.loc), *self.flush_stores()]
 
     def s_AugAssign(self, s: na.AugAssign):
-        return ast.AugAssign(self.target(s.target), BINOPS[s.op](), self.expr(s.value))
+        if not isinstance(s.target, na.Attribute):
+            return ast.AugAssign(self.target(s.target), BINOPS[s.op](), self.expr(s.value))
+        # Read, operate in place on a temporary (so `p.items += [1]` extends the same list), then
+        # the validated store.
+        t, loc = s.target, s.loc
+        self._check_attr(t.attr, t.loc, store=True)
+        holder, current = self.tmp("o"), self.tmp("v")
+        stmts = [
+            self.at(ast.Assign([self.at(ast.Name(holder, ast.Store()), loc)], self.expr(t.value)), loc),
+            self.at(
+                ast.Assign(
+                    [self.at(ast.Name(current, ast.Store()), loc)],
+                    self.at(ast.Attribute(self.load(holder, loc), t.attr, ast.Load()), loc),
+                ),
+                loc,
+            ),
+            self.at(
+                ast.AugAssign(
+                    self.at(ast.Name(current, ast.Store()), loc), BINOPS[s.op](), self.expr(s.value)
+                ),
+                loc,
+            ),
+        ]
+        return stmts + self.cached_store(lambda: self.load(holder, loc), t.attr, self.load(current, loc), loc)
 
     def s_Pass(self, s):
         return ast.Pass()
@@ -185,10 +214,12 @@ class _Compiler(ExpressionCompiler):
         )
 
     def s_For(self, s: na.For):
+        target = self.target(s.target)
+        stores = self.flush_stores()
         return ast.For(
-            self.target(s.target),
+            target,
             self.expr(s.iter),
-            self._loop_body(s.body, s.loc),
+            stores + self._loop_body(s.body, s.loc),
             self.block(s.orelse) if s.orelse else [],
         )
 
@@ -216,7 +247,8 @@ class _Compiler(ExpressionCompiler):
 
     def s_With(self, s: na.With):
         items = [ast.withitem(self.expr(e), self.target(t) if t is not None else None) for e, t in s.items]
-        return ast.With(items, self.block(s.body))
+        stores = self.flush_stores()
+        return ast.With(items, stores + self.block(s.body))
 
     # ---- functions
     def _function(self, name: str, params, body: list[ast.stmt], loc: Location) -> ast.FunctionDef:
@@ -404,9 +436,10 @@ def compile_program(source: str, filename: str = "<string>", *, steps: bool = Fa
 
     def build() -> CompiledProgram:
         tree = parse(source, filename)
-        module, top = _Compiler(filename, steps=steps).program(tree)
+        compiler = _Compiler(filename, steps=steps)
+        module, top = compiler.program(tree)
         code = compile(module, filename, "exec", dont_inherit=True)
-        return CompiledProgram(code, filename, source, top, steps)
+        return CompiledProgram(code, filename, source, top, steps, compiler.store_sites)
 
     return _cached(("prog", digest, filename, steps), build)
 

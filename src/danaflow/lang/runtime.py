@@ -34,6 +34,7 @@ __all__ = [
     "Runtime",
     "StepLimitExceeded",
     "TimeoutExpired",
+    "store_attribute",
     "undefined_name",
 ]
 
@@ -209,14 +210,32 @@ def _make_interface(
     return structs.make_interface(name, fields, methods, doc)
 
 
-def writable(obj: Any) -> Any:
-    """The target of an attribute store; classes are refused (they are shared by the process)."""
+class _Uncached:
+    """The initial value of a store site's cache: no object or value has this type."""
+
+
+def store_attribute(obj: Any, name: str, value: Any, cache: dict[str, Any], site: int) -> None:
+    """``obj.name = value`` from Dana when the site's cache missed.
+
+    Classes are refused (they are shared by the whole process); a struct field is validated and,
+    when the value's type is the field's plain type, the site caches (class, type) so the next
+    store of that shape is a plain attribute store.
+    """
     if isinstance(obj, type):
         raise SandboxError(
             f"cannot set attributes of class {obj.__name__}: classes are read-only in Dana",
             error_type="SandboxError",
         )
-    return obj
+    cls = type(obj)
+    simple: dict[str, type] | None = getattr(cls, "__dana_simple__", None)
+    if simple is not None and name in cls.__dana_fields__:
+        value = cls.validate_field(name, value)
+        object.__setattr__(obj, name, value)
+        field_type = simple.get(name)
+        if field_type is not None and type(value) is field_type:
+            cache[f"_sc{site}"], cache[f"_st{site}"] = cls, field_type
+        return
+    setattr(obj, name, value)
 
 
 def undefined_name(name: str) -> Any:
@@ -286,7 +305,7 @@ class Runtime:
                 "_desired": DESIRED_TYPE.get,
                 "_step": self._step,
                 "_tick": self._tick,
-                "_writable": writable,
+                "_T": type,
                 "_import": self._import,
                 "_from_import": self._from_import,
                 "_struct": _make_struct,
@@ -300,10 +319,17 @@ class Runtime:
         )
         return g
 
-    def program_globals(self, local: Mapping[str, Any]) -> dict[str, Any]:
+    def program_globals(self, local: Mapping[str, Any], store_sites: int = 0) -> dict[str, Any]:
         g = dict(self._base)
         g["_L"] = local
         g["_G"] = g
+        for site in range(store_sites):
+            g[f"_sc{site}"] = g[f"_st{site}"] = _Uncached
+
+        def store_miss(site: int, obj: Any, name: str, value: Any) -> None:
+            store_attribute(obj, name, value, g, site)
+
+        g["_store_miss"] = store_miss
 
         def sync(names: dict[str, Any]) -> None:
             for k, v in names.items():

@@ -1,10 +1,15 @@
 """Dana structs, interfaces and receiver methods.
 
-A struct is a pydantic model class, so construction and assignment are validated and ``reason()``
-gets a JSON schema for free. Assignment of a value whose type already matches a plain field type
-(int, str, float, bool) skips pydantic's validator: the result is the same, and field updates in
-loops stay cheap. Interfaces are structural: a value satisfies one when it has the fields and
-methods, checked by ``isinstance`` (and so by pydantic where an interface annotates a field).
+A struct instance is a plain slotted object, so reading a field costs what it costs in Python;
+validation and the JSON schema come from a shadow pydantic model built beside the class. The
+constructor validates through that model. Assignment from Dana code is validated by the compiled
+store (compile_expr.py): a per-site cache stores a value whose type is exactly a plain field type
+(int, str, float, bool) directly, and sends everything else through ``validate_field``. Python code
+that assigns a field itself is not checked (use ``model_validate`` or construct a new value).
+
+Structs work wherever pydantic types do (``reason()``'s typed answers, fields of other models,
+``model_dump``) through ``__get_pydantic_core_schema__``. Interfaces are structural: a value
+satisfies one when it has the fields and methods, checked by ``isinstance``.
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic_core import core_schema
 
 from .runtime import NO_DEFAULT
 
 __all__ = [
-    "NO_DEFAULT",
     "DanaInterface",
     "DanaStruct",
     "ReceiverFunction",
@@ -28,7 +33,6 @@ __all__ = [
     "make_struct",
 ]
 
-
 _SIMPLE = (int, str, float, bool)
 
 
@@ -36,66 +40,128 @@ def _validation_message(cls_name: str, err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         where = ".".join(str(x) for x in e.get("loc", ()))
-        got = e.get("input")
-        detail = f"{e.get('msg')}, got {got!r}" if e.get("type") != "missing" else "field required"
+        detail = f"{e.get('msg')}, got {e.get('input')!r}" if e.get("type") != "missing" else "field required"
         parts.append(f"{cls_name}.{where}: {detail}" if where else f"{cls_name}: {detail}")
     return "; ".join(parts)
 
 
-class DanaStruct(BaseModel):
-    """Base of every Dana struct: validated, printed as ``Name(x=1, y=2)``."""
+def _plain(value: Any) -> Any:
+    """A struct as dicts and lists all the way down (what ``model_dump`` returns)."""
+    if isinstance(value, DanaStruct):
+        return value.model_dump()
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid", arbitrary_types_allowed=True)
+
+class DanaStruct:
+    """Base of every Dana struct: slotted fields, validated construction, ``Name(x=1, y=2)``."""
+
+    __slots__ = ()
+    __dana_model__: ClassVar[type[BaseModel]]
+    """The shadow pydantic model: validation and JSON schema."""
+    __dana_fields__: ClassVar[tuple[str, ...]] = ()
+    __dana_simple__: ClassVar[dict[str, type]] = {}
+    """Fields whose annotation is exactly int, str, float or bool (the compiled store's fast path)."""
+    __dana_adapters__: ClassVar[dict[str, TypeAdapter[Any]]]
 
     def __init__(self, *args: Any, **kwargs: Any):
+        cls = type(self)
         if args:
-            names = list(type(self).model_fields)
+            names = cls.__dana_fields__
             if len(args) > len(names):
                 raise TypeError(
-                    f"{type(self).__name__}() takes {len(names)} fields, got {len(args)} positional values"
+                    f"{cls.__name__}() takes {len(names)} fields, got {len(args)} positional values"
                 )
             for name, value in zip(names, args, strict=False):
                 if name in kwargs:
-                    raise TypeError(f"{type(self).__name__}() got field {name!r} twice")
+                    raise TypeError(f"{cls.__name__}() got field {name!r} twice")
                 kwargs[name] = value
         try:
-            super().__init__(**kwargs)
+            model = cls.__dana_model__(**kwargs)
         except ValidationError as err:
-            raise TypeError(_validation_message(type(self).__name__, err)) from None
+            raise TypeError(_validation_message(cls.__name__, err)) from None
+        for name in cls.__dana_fields__:
+            object.__setattr__(self, name, getattr(model, name))
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    @classmethod
+    def validate_field(cls, name: str, value: Any) -> Any:
+        """The value a field stores for ``value`` (coerced like pydantic would), or TypeError."""
+        if name not in cls.__dana_fields__:
+            raise AttributeError(f"{cls.__name__} has no field {name!r}")
+        adapter = cls.__dana_adapters__.get(name)
+        if adapter is None:
+            annotation = cls.__dana_model__.model_fields[name].annotation
+            adapter = cls.__dana_adapters__[name] = TypeAdapter(
+                annotation, config=ConfigDict(arbitrary_types_allowed=True)
+            )
         try:
-            super().__setattr__(name, value)
+            return adapter.validate_python(value)
         except ValidationError as err:
-            raise TypeError(_validation_message(type(self).__name__, err)) from None
+            first = err.errors()[0]
+            raise TypeError(f"{cls.__name__}.{name}: {first.get('msg')}, got {value!r}") from None
 
-    def __str__(self) -> str:
-        return self.__repr__()
+    @classmethod
+    def model_validate(cls, data: Any) -> DanaStruct:
+        """A struct from a mapping (or a struct), validated."""
+        if isinstance(data, cls):
+            return data
+        return cls(**dict(data))
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        return cls.__dana_model__.model_json_schema()
+
+    def model_dump(self) -> dict[str, Any]:
+        return {name: _plain(getattr(self, name)) for name in self.__dana_fields__}
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__dana_fields__)
+        return f"{type(self).__name__}({fields})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__dana_fields__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        from_model = core_schema.no_info_after_validator_function(
+            lambda m: cls(**{n: getattr(m, n) for n in cls.__dana_fields__}), handler(cls.__dana_model__)
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_model,
+            python_schema=core_schema.union_schema([core_schema.is_instance_schema(cls), from_model]),
+            serialization=core_schema.plain_serializer_function_ser_schema(_plain),
+        )
 
 
 def make_struct(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None = None) -> type[DanaStruct]:
-    """Builds the model class for ``struct name:`` with {field: (type, default or NO_DEFAULT)}."""
+    """Builds the class for ``struct name:`` with {field: (type, default or NO_DEFAULT)}."""
     spec = {f: (t, ... if d is NO_DEFAULT else d) for f, (t, d) in fields.items()}
-    cls = create_model(name, __base__=DanaStruct, __doc__=doc, __module__="dana", **spec)
-    fast = {f: t for f, (t, _) in fields.items() if t in _SIMPLE}
-    if fast:
-        cls.__setattr__ = _fast_setattr(fast)
+    model = create_model(
+        name, __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), __doc__=doc, **spec
+    )
+    namespace = {
+        "__slots__": tuple(fields),
+        "__doc__": doc,
+        "__module__": "dana",
+        "__dana_model__": model,
+        "__dana_fields__": tuple(fields),
+        "__dana_simple__": {f: t for f, (t, _) in fields.items() if t in _SIMPLE},
+        "__dana_adapters__": {},
+        "model_fields": model.model_fields,
+    }
+    cls = type(name, (DanaStruct,), namespace)
+    # Lets pydantic serialize a struct found in an untyped (Any) field of another model.
+    cls.__pydantic_serializer__ = TypeAdapter(cls).serializer
     return cls
-
-
-def _fast_setattr(fast: dict[str, type]) -> Callable[[DanaStruct, str, Any], None]:
-    """A ``__setattr__`` that stores a value whose type is exactly the field's plain type directly
-    (what validation would store anyway) and validates everything else."""
-    validated = DanaStruct.__setattr__
-
-    def __setattr__(self: DanaStruct, name: str, value: Any) -> None:
-        if fast.get(name) is type(value):
-            self.__dict__[name] = value
-            self.__pydantic_fields_set__.add(name)
-            return
-        validated(self, name, value)
-
-    return __setattr__
 
 
 class DanaInterface(type):
@@ -167,6 +233,8 @@ def attach_receiver(
     types_ = receiver_types(annotation)
     for t in types_:
         if issubclass(t, DanaStruct):
+            if name in t.__dana_fields__:
+                raise TypeError(f"receiver {name}() would hide the field {t.__name__}.{name}")
             setattr(t, name, fn)
     dispatcher = registry.get(name)
     if dispatcher is None:

@@ -124,6 +124,8 @@ def to_text(value: Any) -> str:
         return str(value)
     if isinstance(value, BaseModel):
         return value.model_dump_json(indent=2)
+    if _serializer(value) is not None:  # a Dana struct
+        return json.dumps(_json_default(value), indent=2, ensure_ascii=False)
     if isinstance(value, Mapping | list | tuple):
         try:
             return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
@@ -132,9 +134,16 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
+def _serializer(value: Any) -> Any:
+    """The pydantic serializer of a value's type (Dana structs carry one), if any."""
+    return getattr(type(value), "__pydantic_serializer__", None)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if (serializer := _serializer(value)) is not None:
+        return serializer.to_python(value, mode="json")
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
     return str(value)
