@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ class ComponentMetric:
     completion_tokens: int = 0
     cost: float = 0.0
     reused: bool = False
+
+
+_FIELDS = tuple(f.name for f in fields(ComponentMetric))
 
 
 class RunMetrics:
@@ -78,7 +81,11 @@ class RunMetrics:
     def write(self, path: Path) -> None:
         """Writes one line per component then the summary, atomically (temp file + rename)."""
         with self._lock:
-            rows = [{"type": "component", "run_id": self.run_id, **asdict(m)} for m in self.components]
+            # Fields are scalars: a shallow dict (asdict deep-copies, a cost per component).
+            rows = [
+                {"type": "component", "run_id": self.run_id, **{f: getattr(m, f) for f in _FIELDS}}
+                for m in self.components
+            ]
         rows.append(self.summary())
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
