@@ -121,6 +121,7 @@ class RunContext:
         self._started: dict[str, tuple[int, int, float]] = {}
         self._events_file: TextIO | None = None
         self._events_lock = threading.Lock()
+        self._pending_events: list[str] = []
         self._binding: tuple[Any, Any] | None = None
         self._component_paths: list[str] = []
         self.status = "pending"
@@ -319,6 +320,7 @@ class RunContext:
             )  # fmt: skip
         if status == "failed":
             _log.warning("%s failed: %s", path, record.error, extra={"path": path, "run_id": run_id})
+        self._flush_events()
 
     def _write_result(self, path: str, text: str) -> None:
         run_dir = self.run_dir
@@ -349,6 +351,7 @@ class RunContext:
         self.status = status
         self.store.update_run(self._run_id, status=status)
         self._write_run_json()
+        self._flush_events()
         telemetry = self.telemetry
         if telemetry is not None:
             if telemetry.tracer is not None:
@@ -374,7 +377,15 @@ class RunContext:
         line = _event_line(event, self._run_id)
         with self._events_lock:
             if self._events_file is not None:
-                self._events_file.write(line)
+                self._pending_events.append(line)
+
+    def _flush_events(self) -> None:
+        """Writes the buffered event lines in one write: called at each checkpoint, so after a
+        ``kill -9`` the events of every finished component are on disk, with no torn line."""
+        with self._events_lock:
+            if self._events_file is not None and self._pending_events:
+                self._events_file.write("".join(self._pending_events))
+                self._pending_events.clear()
                 self._events_file.flush()
 
     def close(self) -> None:
@@ -387,6 +398,7 @@ class RunContext:
             writer.close()
         if self.telemetry is not None:
             self.telemetry.shutdown()
+        self._flush_events()
         with self._events_lock:
             if self._events_file is not None:
                 self._events_file.close()
