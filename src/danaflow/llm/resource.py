@@ -57,13 +57,16 @@ class CallRecord:
 
 
 class _Call:
-    """The accounting around one ``complete`` call, shared by the sync and async paths: the cache
-    lookup before it, and the CallRecord (and cache entry, and span tokens) after it."""
+    """The accounting around one call, shared by the sync and async paths: for ``complete`` the
+    cache lookup before it, and the CallRecord (and cache entry, and span tokens) after it."""
 
-    def __init__(self, resource: LLMResource, provider: Provider, request: LLMRequest):
-        self.resource, self.provider = resource, provider
+    def __init__(
+        self, resource: LLMResource, provider: Provider, request: LLMRequest, operation: str = "complete"
+    ):
+        self.resource, self.provider, self.operation = resource, provider, operation
         self.started_at, self.t0 = time.time(), time.perf_counter()
-        self.key = cache_key(provider.name, provider.model, request) if resource.cache is not None else None
+        cached = resource.cache is not None and operation == "complete"
+        self.key = cache_key(provider.name, provider.model, request) if cached else None
 
     def _record(self, latency: float, usage: Usage | None = None, attempts: int = 1, **kw: Any) -> None:
         p = self.provider
@@ -71,7 +74,7 @@ class _Call:
             CallRecord(
                 p.name,
                 p.model,
-                "complete",
+                self.operation,
                 latency,
                 usage or Usage(),
                 attempts,
@@ -87,6 +90,9 @@ class _Call:
         if hit is not None:
             self._record(0.0, cached=True)
         return hit
+
+    def streamed(self, error: str | None) -> None:
+        self._record(time.perf_counter() - self.t0, error=error)
 
     def failed(self, exc: Exception) -> None:
         self._record(time.perf_counter() - self.t0, attempts=getattr(exc, "attempts", 1), error=str(exc))
@@ -275,30 +281,21 @@ class LLMResource:
         _check_options(options, "stream()")
         provider = self._provider_for(options.get("model"))
         request = self._request(messages, options)
-        started_at, t0, error = time.time(), time.perf_counter(), None
+        call, error = _Call(self, provider, request, "stream"), None
         try:
             yield from retrying_stream(lambda: provider.stream(request), self.retry, self._what(provider))
         except Exception as exc:
             error = str(exc)
             raise
         finally:
-            self._record(
-                CallRecord(
-                    provider.name,
-                    provider.model,
-                    "stream",
-                    time.perf_counter() - t0,
-                    error=error,
-                    started_at=started_at,
-                )
-            )
+            call.streamed(error)
 
     async def astream(self, messages: str | Sequence[Message], **options: Any) -> AsyncIterator[str]:
         """The async twin of ``stream``."""
         _check_options(options, "astream()")
         provider = self._provider_for(options.get("model"))
         request = self._request(messages, options)
-        started_at, t0, error = time.time(), time.perf_counter(), None
+        call, error = _Call(self, provider, request, "stream"), None
         try:
             async for delta in aretrying_stream(
                 lambda: provider.astream(request), self.retry, self._what(provider)
@@ -308,16 +305,7 @@ class LLMResource:
             error = str(exc)
             raise
         finally:
-            self._record(
-                CallRecord(
-                    provider.name,
-                    provider.model,
-                    "stream",
-                    time.perf_counter() - t0,
-                    error=error,
-                    started_at=started_at,
-                )
-            )
+            call.streamed(error)
 
     # ---- typed answers ------------------------------------------------------------------------
     def generate(self, prompt: str | Sequence[Message], output_type: Any = str, **options: Any) -> Any:
