@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import json
 import os
 import queue
@@ -91,6 +92,10 @@ class EmbeddedModel:
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
         self.model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
         self.model.eval()
+        # transformers 5 renamed the KV-cache argument (``past_key_values`` -> ``cache``) and warns
+        # (FutureWarning) on every forward call that uses the old name; older releases only know it.
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self.eos_id: int = self.tokenizer.eos_token_id
         self.load_seconds = time.perf_counter() - started
         """How long loading took, for benchmarks."""
@@ -152,12 +157,13 @@ class EmbeddedModel:
         finish = "length"
         inputs = torch.tensor([prompt_ids])
         past = None
+        cache_arg = self._cache_arg
         with self.lock, torch.inference_mode():
             for _ in range(max_new_tokens):
                 if deadline is not None and time.monotonic() > deadline:
                     raise ProviderFailure("generation ran past its timeout", kind="timeout")
-                out = self.model(input_ids=inputs, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self.model(input_ids=inputs, use_cache=True, **{cache_arg: past})
+                past = getattr(out, cache_arg)
                 logits = out.logits[0, -1]
                 if guide is not None:
                     if new_ids:
