@@ -6,6 +6,10 @@ first use. Decoding is greedy. The model is too small to follow format instructi
 answers are constrained: a JSON schema becomes a regex and outlines-core masks every token that
 would leave it; bool/enum/Literal answers are chosen by comparing the scores of the allowed
 answers, which is cheaper than generating. It proves the plumbing; it is not a reasoner.
+
+A call's time limit counts generation only (never the wait for the model, which one call at a
+time holds), and without an explicit ``timeout`` it scales with the tokens asked for, so a busy
+machine slows a call down without failing it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,14 @@ from danaflow.errors import ConfigurationError
 
 from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
 
-__all__ = ["GGUF_FILE", "EmbeddedModel", "LocalProvider", "gguf_path"]
+__all__ = ["GGUF_FILE", "EmbeddedModel", "LocalProvider", "default_limit", "gguf_path"]
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MAX_TOKENS = 256
+_BASE_SECONDS = 30.0
+_SECONDS_PER_NEW_TOKEN = 0.5
+"""2 tokens/s: a tenth of the 15-20 tokens/s measured on 2 idle cores, for a machine under load."""
+_SECONDS_PER_PROMPT_TOKEN = 0.01
 _REPEAT_PENALTY = 1.3
 _NEEDED = ("torch", "transformers", "gguf", "accelerate", "outlines_core")
 _BOOL_VARIANTS = {"true": ("true", "True", "Yes", "yes"), "false": ("false", "False", "No", "no")}
@@ -58,6 +66,21 @@ def _check_dependencies() -> None:
             "--index-url https://download.pytorch.org/whl/cpu` and `pip install 'danaflow[local]'` "
             "(or set DANAFLOW_LLM to another model)"
         )
+
+
+def default_limit(max_new_tokens: int, prompt_tokens: int = 0) -> float:
+    """Seconds of generation a call may take when no ``timeout`` was given: scaled to the work."""
+    return _BASE_SECONDS + _SECONDS_PER_NEW_TOKEN * max_new_tokens + _SECONDS_PER_PROMPT_TOKEN * prompt_tokens
+
+
+def _timeout_failure(limit: float, decoded: int, wanted: int, explicit: bool) -> ProviderFailure:
+    origin = "the limit set" if explicit else f"the default for {wanted} tokens"
+    return ProviderFailure(
+        f"generation ran past its {limit:g} s limit ({origin}; {decoded} of at most {wanted} tokens "
+        "decoded; time spent waiting for the model is not counted): raise it with "
+        "DANAFLOW_LLM_TIMEOUT=<seconds> or timeout=<seconds> on the call or the LLMResource",
+        kind="timeout",
+    )
 
 
 class EmbeddedModel:
@@ -146,10 +169,14 @@ class EmbeddedModel:
         *,
         max_new_tokens: int,
         schema: dict[str, Any] | None = None,
-        deadline: float | None = None,
+        limit: float | None = None,
+        explicit_limit: bool = True,
         on_text: Callable[[str], None] | None = None,
     ) -> tuple[str, int, str]:
-        """Greedy decoding; returns (text, new token count, finish reason)."""
+        """Greedy decoding; returns (text, new token count, finish reason).
+
+        ``limit`` is seconds of generation, counted from when this call holds the model.
+        """
         torch = self.torch
         guide = self.guide_for(schema) if schema is not None else None
         new_ids: list[int] = []
@@ -159,9 +186,11 @@ class EmbeddedModel:
         past = None
         cache_arg = self._cache_arg
         with self.lock, torch.inference_mode():
+            deadline = time.monotonic() + limit if limit is not None else None
             for _ in range(max_new_tokens):
                 if deadline is not None and time.monotonic() > deadline:
-                    raise ProviderFailure("generation ran past its timeout", kind="timeout")
+                    assert limit is not None
+                    raise _timeout_failure(limit, len(new_ids), max_new_tokens, explicit_limit)
                 out = self.model(input_ids=inputs, use_cache=True, **{cache_arg: past})
                 past = getattr(out, cache_arg)
                 logits = out.logits[0, -1]
@@ -234,7 +263,6 @@ class LocalProvider:
     def _run(self, request: LLMRequest, on_text: Callable[[str], None] | None = None) -> LLMResponse:
         engine = EmbeddedModel.get()
         started = time.perf_counter()
-        deadline = time.monotonic() + request.timeout if request.timeout else None
         prompt_ids = engine.encode_chat(request.messages)
         if request.choices and on_text is None:
             text = engine.choose(prompt_ids, request.choices)
@@ -242,11 +270,14 @@ class LocalProvider:
                 text = json.dumps({"value": json.loads(text)})
             usage, finish = Usage(len(prompt_ids), 1), "stop"
         else:
+            max_new = request.max_tokens or DEFAULT_MAX_TOKENS
+            explicit = bool(request.timeout)
             text, n, finish = engine.generate(
                 prompt_ids,
-                max_new_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
+                max_new_tokens=max_new,
                 schema=request.schema if on_text is None else None,
-                deadline=deadline,
+                limit=request.timeout if explicit else default_limit(max_new, len(prompt_ids)),
+                explicit_limit=explicit,
                 on_text=on_text,
             )
             usage = Usage(len(prompt_ids), n)

@@ -9,6 +9,7 @@ typed.py; this module only wires them together and records what happened.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -32,10 +33,28 @@ from .retry import (
 )
 from .typed import agenerate_typed, generate_typed
 
-__all__ = ["CALL_OPTIONS", "CallRecord", "LLMResource", "default_llm"]
+__all__ = ["CALL_OPTIONS", "HTTP_TIMEOUT", "TIMEOUT_ENV", "CallRecord", "LLMResource", "default_llm"]
 
 CALL_OPTIONS = ("system", "temperature", "max_tokens", "model", "timeout", "max_reasks")
 """The options ``reason()``, ``generate()``, ``complete()`` and ``stream()`` accept per call."""
+TIMEOUT_ENV = "DANAFLOW_LLM_TIMEOUT"
+"""Seconds per model call when neither the call nor the resource says (a number > 0)."""
+HTTP_TIMEOUT = 60.0
+"""The HTTP clients' timeout when nothing sets one (the embedded model scales its own)."""
+
+
+def env_timeout() -> float | None:
+    """``DANAFLOW_LLM_TIMEOUT`` as seconds, None when unset; ConfigurationError when not a number > 0."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigurationError(f"{TIMEOUT_ENV}={raw!r}: want a number of seconds > 0")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +145,8 @@ class LLMResource:
     that replays across runs, or a ResponseCache. ``calls`` keeps the last ``max_records`` calls;
     ``usage`` totals all of them; each ``on_call`` callback gets every CallRecord as it is made
     (an exception in a callback propagates: accounting failures are not hidden).
+    ``timeout`` is seconds per call; None defers to ``DANAFLOW_LLM_TIMEOUT``, then to the
+    provider (60 s over HTTP; the embedded model scales its limit to the tokens asked for).
     """
 
     def __init__(
@@ -137,7 +158,7 @@ class LLMResource:
         system: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         cache: ResponseCache | bool | str | Path | None = None,
         max_reasks: int = 2,
@@ -181,7 +202,7 @@ class LLMResource:
         if self._provider is None:
             with self._lock:
                 if self._provider is None:
-                    self._provider = resolve_provider(self.model, timeout=self.timeout)
+                    self._provider = resolve_provider(self.model, timeout=self._client_timeout())
         return self._provider
 
     @property
@@ -204,7 +225,7 @@ class LLMResource:
             return self.provider
         with self._lock:
             if spec not in self._others:
-                self._others[spec] = resolve_provider(spec, timeout=self.timeout)
+                self._others[spec] = resolve_provider(spec, timeout=self._client_timeout())
             return self._others[spec]
 
     def _request(self, messages: str | Sequence[Message], options: dict[str, Any]) -> LLMRequest:
@@ -219,8 +240,16 @@ class LLMResource:
             messages=tuple(msgs),
             temperature=options.get("temperature", self.temperature),
             max_tokens=options.get("max_tokens", self.max_tokens),
-            timeout=options.get("timeout", self.timeout),
+            timeout=options.get("timeout", self.call_timeout()),
         )
+
+    def call_timeout(self) -> float | None:
+        """Seconds a call may take: this resource's ``timeout``, else ``DANAFLOW_LLM_TIMEOUT``,
+        else None (the provider's own default)."""
+        return self.timeout if self.timeout is not None else env_timeout()
+
+    def _client_timeout(self) -> float:
+        return self.call_timeout() or HTTP_TIMEOUT
 
     def _record(self, record: CallRecord) -> None:
         with self._lock:
