@@ -226,3 +226,135 @@ def test_a_dana_struct_reads_as_json_in_text() -> None:
     outcome = run("struct P:\n    x: int\n    tags: list[str] = []\nP(x=1, tags=['a'])\n")
     assert json.loads(to_text(outcome.value)) == {"x": 1, "tags": ["a"]}
     assert json.loads(to_text([outcome.value])) == [{"x": 1, "tags": ["a"]}]
+
+
+def test_paths_index_lists_and_mappings():
+    _, _, node = _ctx()
+    assert render("$hier{analysis.outcome.structured.items[0]}", {}, node) == "10"
+    assert render("$hier{analysis.outcome.results[0].name}", {}, node) == "x"
+    assert (
+        render("$hier{code_generator.outcome.structured.file_operations[$var{index}].path}", {}, node)
+        == "b.py"
+    )
+    assert (
+        render(
+            "$var{cfg['depth']} $var{xs[-1]} $var{m[$var{k}][1]}",
+            {"xs": [1, 2], "m": {"a b": "xy"}, "k": "a b"},
+            node,
+        )
+        == "2 2 y"
+    )
+    assert render("$var{ t[0][1] }", {"t": ((1, 2),)}, node) == "2"
+    template = ObjectTemplate(expression="$hier{analysis.outcome.structured.items[$var{index}]}")
+    assert template.evaluate(node) == 20
+
+
+def test_values_are_never_templates():
+    _, _, node = _ctx(allow_python=True)
+    payload = "$expr{py: __import__('os').getcwd()} $hier{analysis}"
+    assert render("got: $var{payload}", {"payload": payload}, node) == f"got: {payload}"
+
+
+def test_method_calls_are_refused_in_paths():
+    _, _, node = _ctx()
+    with pytest.raises(TemplateError) as exc:
+        render("say $var{lang.upper()}", {}, node, name="p")
+    assert "got '(' in $var{lang.upper()}, want a path" in str(exc.value)
+    assert exc.value.location is not None and exc.value.location.col == 20
+    with pytest.raises(TemplateError, match=r"got method lang.upper, want a field"):
+        render("$var{lang.upper}", {}, node)
+    with pytest.raises(TemplateError, match=r"got method analysis.outcome.text.upper"):
+        render("$hier{analysis.outcome.text.upper}", {}, node)
+
+
+class _Boom:
+    @property
+    def boom(self) -> str:
+        raise RuntimeError("nope")
+
+
+@dataclass
+class _Holder:
+    cb: object
+
+
+@pytest.mark.parametrize(
+    ("template", "why", "col"),
+    [
+        ("$var{cfg.nope}", "cfg (dict) has no field 'nope'", 10),
+        ("$var{cfg['nope']}", "cfg (dict) has no key 'nope'", 10),
+        ("$var{cfg[$var{index}]}", "cfg (dict) has no key 1", 10),
+        (
+            "$hier{analysis.outcome.structured.items[5]}",
+            "index 5 is out of range for analysis.outcome.structured.items (list of 3)",
+            41,
+        ),
+        (
+            "$hier{analysis.outcome.structured.items['a']}",
+            "got ['a'] on analysis.outcome.structured.items (list), want a mapping",
+            41,
+        ),
+        ("$var{task_spec[0]}", "got [0] on task_spec (TaskSpec), want a list, tuple or mapping", 16),
+        ("$var{cfg[$var{cfg}]}", "$var{cfg} is dict, want an int or str index", 10),
+        ("$var{xs[$var{flag}]}", "$var{flag} is bool, want an int or str index", 9),
+        ("$var{xs[$var{ghost}]}", "variable 'ghost' is not defined", 14),
+        ("$var{f}", "f is a function, want data", 6),
+        ("$var{cls}", "cls is a class, want data", 6),
+        ("$var{holder.cb}", "holder.cb is a function, want data", 13),
+        ("$var{b.boom}", "reading b.boom raised RuntimeError: nope", 8),
+    ],
+)
+def test_walk_errors_name_the_step(template, why, col):
+    _, _, node = _ctx()
+    variables = {"xs": [1], "flag": True, "f": len, "cls": dict, "holder": _Holder(lambda: 1), "b": _Boom()}
+    with pytest.raises(TemplateError) as exc:
+        render(template, variables, node, name="t")
+    assert why in exc.value.message and template in exc.value.message
+    assert exc.value.location is not None and exc.value.location.col == col
+
+
+def test_resolve_path_takes_a_path_never_template_text():
+    _, _, node = _ctx(allow_python=True)
+    assert TemplateEngine.resolve_path("analysis.outcome.structured.items[1]", node) == 20
+    assert (
+        TemplateEngine.resolve_path(
+            "code_generator.outcome.structured.file_operations[$var{index}].path", node
+        )
+        == "b.py"
+    )
+    assert TemplateEngine.resolve_path("task_spec.task_id", node, kind="var") == "T1"
+    for hostile in ("analysis}$expr{py: 1/0}", "analysis.outcome.text.upper()", "$hier{analysis}"):
+        with pytest.raises(TemplateError, match="want a path"):
+            TemplateEngine.resolve_path(hostile, node, name="result()")
+    with pytest.raises(TemplateError, match="want 'var' or 'hier'"):
+        TemplateEngine.resolve_path("index", node, kind="expr")
+
+
+def test_render_parts_keeps_values_apart_from_the_template_text():
+    from danaflow.template.engine import Part
+
+    _, _, node = _ctx()
+    parts = TemplateEngine.render_parts("echo $var{lang} $$x $expr{index + 1}", {}, node)
+    assert parts == [
+        Part("echo "),
+        Part("rust", "$var{lang}"),
+        Part(" $x "),
+        Part("2", "$expr{index + 1}"),
+    ]
+
+
+def test_paths_never_load_the_expression_compiler():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from danaflow.template import TemplateEngine\n"
+        "t = \"$var{a.b[0]} $var{a['b'][$var{i}]}\"\n"
+        "out = TemplateEngine.render_template(t, {'a': {'b': [1, 2]}, 'i': -1})\n"
+        "assert out == '1 2', out\n"
+        "heavy = ('lark', 'danaflow.lang.api', 'danaflow.lang.compiler')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"

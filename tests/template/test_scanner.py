@@ -42,6 +42,17 @@ def test_path_with_index_rest():
     assert ref.path() == (["gen", "outcome", "items"], "[0].name")
 
 
+def test_var_and_hier_bodies_are_parsed_paths_with_nested_var_indexes():
+    (ref,) = scan("$hier{gen.outcome.structured.files[$var{i}].path}")
+    assert ref.body == "gen.outcome.structured.files[$var{i}].path"
+    assert ref.target is not None and str(ref.target) == ref.body
+    (text, ref, tail) = scan("a $var{m['}'][$var{k}]} b")
+    assert (text, tail) == (Text("a "), Text(" b"))
+    assert ref.body == "m['}'][$var{k}]"
+    (ref,) = scan("$expr{$var{xs[$var{i}]} + 1}")
+    assert [p.body if isinstance(p, Ref) else p for p in ref.parts] == ["xs[$var{i}]", " + 1"]
+
+
 @pytest.mark.parametrize(
     ("template", "message", "offset"),
     [
@@ -49,7 +60,10 @@ def test_path_with_index_rest():
         ("$var{x", "unterminated $var", 0),
         ("x $vr{a}", "unknown reference $vr", 2),
         ("$expr{'abc}", "unterminated string literal", 0),
-        ("$var{}", "want a dotted name", 0),
+        ("$var{}", "got '}' in $var{}, want a path", 5),
+        ("ok $var{a.b()}", "got '(' in $var{a.b()}, want a path", 11),
+        ("$hier{n.outcome[$expr{1}]}", "got '$expr{' in $hier{n.outcome[$expr{1}]}, want an index", 16),
+        ("$expr{$var{a + 1}}", "got '+' in $var{a + 1}, want a path", 13),
         ("$expr{$expr{1}}", "cannot nest", 6),
     ],
 )

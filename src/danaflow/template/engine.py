@@ -1,17 +1,20 @@
 """Resolves scanned templates against an execution context: the ``$var/$expr/$hier`` semantics.
 
-Expressions are Dana expressions compiled by ``danaflow.lang`` (one expression language for the
-whole system) with ``mapping_attrs`` on, so ``a.b`` reads key ``b`` of a dict result. Nested
-``$var{}``/``$hier{}`` inside ``$expr{}`` are resolved first and passed to the expression as
-internal placeholder names, so they never leak into the output. Lookups go through the
-``TemplateScope`` protocol, which ExecutionContext implements (context/ sits above template/).
+``$var{}``/``$hier{}`` are paths (``template.paths``) walked here: mapping keys first, then
+non-callable attributes, ``[index]`` on lists and mappings; no path text reaches a compiler.
+Only ``$expr{}`` bodies are Dana expressions, compiled by ``danaflow.lang`` with ``mapping_attrs``
+on, so ``a.b`` reads key ``b`` of a dict result. Nested ``$var{}``/``$hier{}`` inside ``$expr{}``
+are resolved first and passed to the expression as internal placeholder names, so they never leak
+into the output. Lookups go through the ``TemplateScope`` protocol, which ExecutionContext
+implements (context/ sits above template/).
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
@@ -20,9 +23,10 @@ from pydantic import BaseModel
 from danaflow.errors import DanaflowError, Location, TemplateError
 from danaflow.lang.sandbox import SandboxContext
 
+from .paths import Key, Name, Path, PathError, Step, VarKey, describe, parse_path
 from .scanner import Ref, ScanError, Text, scan
 
-__all__ = ["ObjectTemplate", "TemplateEngine", "TemplateScope", "to_text"]
+__all__ = ["ObjectTemplate", "Part", "TemplateEngine", "TemplateScope", "to_text"]
 
 _MISSING: Any = object()
 
@@ -43,6 +47,19 @@ class TemplateScope(Protocol):
 
     def find_component(self, segments: list[str]) -> tuple[Any, int] | None:
         """The result of the component a dotted path names and how many segments it used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One piece of a rendered template: text the author wrote, or the text of one reference's value.
+
+    Callers that must treat the two differently (CommandNode quotes values for the shell) render
+    with ``TemplateEngine.render_parts``.
+    """
+
+    text: str
+    ref: str | None = None
+    """The reference whose value this is (``$var{name}``); None for the template's own text."""
 
 
 class TemplateEngine:
@@ -77,6 +94,46 @@ class TemplateEngine:
     ) -> str:
         """Renders ``template`` to a string, whatever its references hold."""
         return _Resolver(template, variables, execution_context, name, allow_python).text()
+
+    @staticmethod
+    def render_parts(
+        template: str,
+        variables: Mapping[str, Any] | None = None,
+        execution_context: TemplateScope | None = None,
+        *,
+        name: str = "<template>",
+        allow_python: bool | None = None,
+    ) -> list[Part]:
+        """Renders ``template`` into its literal text and one Part per reference (as text)."""
+        r = _Resolver(template, variables, execution_context, name, allow_python)
+        return [
+            Part(seg.text) if isinstance(seg, Text) else Part(to_text(r.value(seg)), seg.source)
+            for seg in r.segments
+        ]
+
+    @staticmethod
+    def resolve_path(
+        path: str,
+        execution_context: TemplateScope | None = None,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        kind: str = "hier",
+        name: str | None = None,
+    ) -> Any:
+        """The value a bare path names, as ``$hier{path}`` (or ``$var{path}``) would read it.
+
+        ``path`` is only ever a path, never template text, so a caller holding an untrusted
+        string (Dana's ``result("node.outcome.text")``) cannot smuggle a reference into it.
+        """
+        if kind not in ("var", "hier"):
+            raise TemplateError(f"resolve_path: got kind {kind!r}, want 'var' or 'hier'")
+        label = name or f"{kind} path"
+        r = _Resolver(path, variables, execution_context, label, False, scan_template=False)
+        try:
+            target, _ = parse_path(path)
+        except PathError as exc:
+            raise r.error(exc.message, exc.offset) from None
+        return r.value(Ref(kind, path, 0, 0, target=target))
 
     @staticmethod
     def evaluate(
@@ -186,6 +243,8 @@ class _Resolver:
         ctx: TemplateScope | None,
         name: str,
         allow_python: bool | None,
+        *,
+        scan_template: bool = True,
     ):
         if not isinstance(template, str):
             raise TemplateError(f"template {name!r}: got {type(template).__name__}, want str")
@@ -194,10 +253,12 @@ class _Resolver:
         self.ctx = ctx
         self.name = name
         self.allow_python = allow_python
-        try:
-            self.segments = scan(template)
-        except ScanError as exc:
-            raise self.error(exc.message, exc.offset) from None
+        self.segments: tuple[Text | Ref, ...] = ()
+        if scan_template:
+            try:
+                self.segments = scan(template)
+            except ScanError as exc:
+                raise self.error(exc.message, exc.offset) from None
 
     # ---- errors ------------------------------------------------------------------------------
     def location(self, offset: int) -> Location:
@@ -234,10 +295,13 @@ class _Resolver:
         return self.expr(ref)
 
     def var(self, ref: Ref) -> Any:
-        head, rest = ref.path()
-        if not head:
-            raise self.error("want a variable name", ref.offset, ref)
-        name = head[0]
+        assert ref.target is not None  # the scanner parses every var/hier body
+        return self.read_var(ref.target, ref)
+
+    def read_var(self, target: Path, ref: Ref) -> Any:
+        first = target.steps[0]
+        assert isinstance(first, Name)
+        name = first.name
         if name in self.variables:
             value = self.variables[name]
         else:
@@ -248,13 +312,12 @@ class _Resolver:
                 except KeyError:
                     value = _MISSING
             if value is _MISSING:
-                raise self.error(f"variable {name!r} is not defined", ref.offset, ref)
-        return self.walk(value, head[1:], rest, ref)
+                raise self.error(f"variable {name!r} is not defined", first.offset, ref)
+        return self.walk(value, target.steps, 1, ref)
 
     def hier(self, ref: Ref) -> Any:
-        head, rest = ref.path()
-        if not head:
-            raise self.error("want a component path like node.outcome.text", ref.offset, ref)
+        assert ref.target is not None
+        head = ref.target.names()
         if self.ctx is None:
             raise self.error("$hier{} needs an execution context", ref.offset, ref)
         found = self.ctx.find_component(head)
@@ -265,27 +328,88 @@ class _Resolver:
             raise self.error(
                 f"component {'.'.join(head[:used])!r} has no result yet (it has not run)", ref.offset, ref
             )
-        return self.walk(result, head[used:], rest, ref)
+        return self.walk(result, ref.target.steps, used, ref)
 
-    def walk(self, value: Any, attrs: list[str], rest: str, ref: Ref) -> Any:
-        """Follows an attribute path: mapping keys first, then attributes (DESIGN §5)."""
-        done: list[str] = []
-        for attr in attrs:
-            if attr.startswith("_"):
-                raise self.error(
-                    f"cannot read {attr!r}: names starting with '_' are private", ref.offset, ref
-                )
-            if isinstance(value, Mapping) and attr in value:
-                value = value[attr]
-            elif hasattr(value, attr) and not callable(getattr(type(value), attr, None)):
-                value = getattr(value, attr)
+    def walk(self, value: Any, steps: tuple[Step, ...], start: int, ref: Ref) -> Any:
+        """Follows ``steps[start:]`` from ``value`` (what ``steps[:start]`` named), DESIGN §5:
+        a name reads a mapping key first, then a non-callable attribute; ``[i]`` indexes a list,
+        tuple or mapping. Every value on the way must be data, never a function or a class.
+        """
+        self.check_data(value, steps[:start], ref)
+        for i in range(start, len(steps)):
+            step = steps[i]
+            if isinstance(step, Name):
+                value = self.field(value, step, steps[:i], ref)
             else:
-                at = ".".join(done) or "the value"
-                raise self.error(f"{at} ({type(value).__name__}) has no field {attr!r}", ref.offset, ref)
-            done.append(attr)
-        if rest:
-            value = self.compiled(f"_ref{rest}", ref, {"_ref": value})
+                key = step.key if isinstance(step, Key) else self.index_of(step, ref)
+                value = self.item(value, key, step, steps[:i], ref)
+            self.check_data(value, steps[: i + 1], ref)
         return value
+
+    def field(self, value: Any, step: Name, done: tuple[Step, ...], ref: Ref) -> Any:
+        name = step.name
+        if isinstance(value, Mapping) and name in value:
+            return value[name]
+        if callable(getattr(type(value), name, None)):
+            raise self.error(
+                f"got method {describe((*done, step))}, want a field (templates read values; "
+                "calls belong in $expr{})",
+                step.offset,
+                ref,
+            )
+        try:
+            return getattr(value, name)
+        except AttributeError:
+            pass
+        except Exception as exc:
+            raise self.error(
+                f"reading {describe((*done, step))} raised {type(exc).__name__}: {_message(exc)[:200]}",
+                step.offset,
+                ref,
+            ) from None
+        at = describe(done) or "the value"
+        raise self.error(f"{at} ({type(value).__name__}) has no field {name!r}", step.offset, ref)
+
+    def item(self, value: Any, key: int | str, step: Key | VarKey, done: tuple[Step, ...], ref: Ref) -> Any:
+        at = describe(done)
+        if isinstance(value, Mapping):
+            if key in value:
+                return value[key]
+            raise self.error(f"{at} ({type(value).__name__}) has no key {key!r}", step.offset, ref)
+        if isinstance(key, str):
+            raise self.error(
+                f"got ['{key}'] on {at} ({type(value).__name__}), want a mapping (read fields as {at}.name)",
+                step.offset,
+                ref,
+            )
+        if isinstance(value, Sequence):
+            if -len(value) <= key < len(value):
+                return value[key]
+            raise self.error(
+                f"index {key} is out of range for {at} ({type(value).__name__} of {len(value)})",
+                step.offset,
+                ref,
+            )
+        raise self.error(
+            f"got [{key}] on {at} ({type(value).__name__}), want a list, tuple or mapping", step.offset, ref
+        )
+
+    def index_of(self, step: VarKey, ref: Ref) -> int | str:
+        key = self.read_var(step.target, ref)
+        if isinstance(key, bool) or not isinstance(key, int | str):
+            raise self.error(
+                f"{step.source} is {type(key).__name__}, want an int or str index", step.offset, ref
+            )
+        return key
+
+    def check_data(self, value: Any, done: tuple[Step, ...], ref: Ref) -> None:
+        if callable(value):
+            kind = "class" if isinstance(value, type) else "function"
+            raise self.error(
+                f"{describe(done) or 'the value'} is a {kind}, want data (templates read values, not code)",
+                done[-1].offset if done else ref.offset,
+                ref,
+            )
 
     def expr(self, ref: Ref) -> Any:
         internal: dict[str, Any] = {}

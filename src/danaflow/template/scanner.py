@@ -4,7 +4,8 @@ Scanning is separate from resolving so definitions can be validated (which compo
 template reference?) without a context, and so each template is scanned once (results are cached).
 Inside ``$expr{…}`` braces balance and string literals are skipped whole, so ``}`` in
 ``"a}b"`` or in a dict literal never ends the expression; nested ``$var{}``/``$hier{}`` become
-parts of the expression. ``$$`` is a literal ``$``; a ``$`` not followed by a reference is literal.
+parts of the expression. ``$var{}``/``$hier{}`` bodies are paths, parsed strictly by ``paths``.
+``$$`` is a literal ``$``; a ``$`` not followed by a reference is literal.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .paths import Path, PathError, describe, parse_path
+
 __all__ = ["REF_KINDS", "Ref", "ScanError", "Text", "hier_refs", "scan"]
 
 REF_KINDS = ("var", "expr", "hier")
 _HEAD = re.compile(r"\$([A-Za-z_]\w*)\{")
-_PATH = re.compile(r"\s*([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)(.*?)\s*$", re.S)
 
 
 class ScanError(Exception):
@@ -40,7 +42,8 @@ class Text:
 class Ref:
     """One ``$kind{body}`` reference.
 
-    For ``expr``, ``parts`` splits the body into source text and nested var/hier Refs.
+    For ``expr``, ``parts`` splits the body into source text and nested var/hier Refs; for
+    ``var``/``hier``, ``target`` is the parsed path.
     """
 
     kind: str
@@ -49,18 +52,18 @@ class Ref:
     """Where the ``$`` is in the template text (0-based)."""
     body_offset: int
     parts: tuple[str | Ref, ...] = ()
+    target: Path | None = None
 
     @property
     def source(self) -> str:
         return f"${self.kind}{{{self.body}}}"
 
     def path(self) -> tuple[list[str], str]:
-        """For var/hier: the leading dotted names and the rest (``[0].x`` or '')."""
-        m = _PATH.match(self.body)
-        if m is None:
+        """For var/hier: the leading dotted names and the rest as path text (``[0].x`` or '')."""
+        if self.target is None:
             return [], self.body
-        head = [s.strip() for s in m.group(1).split(".")]
-        return head, m.group(2).strip()
+        names = self.target.names()
+        return names, describe(self.target.steps[len(names) :])
 
 
 Segment = Text | Ref
@@ -109,13 +112,11 @@ def _scan_ref(template: str, start: int, m: re.Match[str], *, nested: bool) -> t
             raise ScanError("$expr{} cannot nest inside $expr{}: write the expression directly", start)
         parts, end = _scan_expr(template, body_start, start)
         return Ref(kind, template[body_start:end], start, body_start, tuple(parts)), end + 1
-    end = template.find("}", body_start)
-    if end < 0:
-        raise ScanError(f"unterminated ${kind}{{: want a closing '}}'", start)
-    body = template[body_start:end]
-    if "{" in body or "$" in body or not body.strip():
-        raise ScanError(f"bad ${kind}{{{body}}}: want a dotted name like a.b", start)
-    return Ref(kind, body, start, body_start), end + 1
+    try:
+        target, end = parse_path(template, body_start, kind=kind, ref_start=start)
+    except PathError as exc:
+        raise ScanError(exc.message, exc.offset) from None
+    return Ref(kind, template[body_start:end], start, body_start, target=target), end + 1
 
 
 def _scan_expr(template: str, i: int, start: int) -> tuple[list[str | Ref], int]:
