@@ -1,7 +1,15 @@
-"""FileOperationNode on a temp dir: create/edit/delete/move, staging, escape refusal, templates."""
+"""FileOperationNode on a temp dir: create/edit/delete/move, staging, escape and symlink refusal
+(including a racing process that swaps a directory for a symlink), templates."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from pydantic import BaseModel
 
 from danaflow.context import ExecutionStatusEnum as S
@@ -121,3 +129,151 @@ async def test_invalid_operation_from_template_fails_clearly(tmp_path):
     )
     result = await FlowRunner(flow).run()
     assert "operation 0 is not a valid file operation" in result.get_result("ops").error.message
+
+
+def _tree(root):
+    """Every path under ``root`` with its text (files) or None (directories and links)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            text = p.read_text() if p.is_file() and not p.is_symlink() else None
+            out[p.relative_to(root).as_posix()] = text
+    return out
+
+
+@pytest.fixture
+def base_and_outside(tmp_path):
+    base, outside = tmp_path / "base", tmp_path / "outside"
+    (base / "real").mkdir(parents=True)
+    (base / "real/inner.txt").write_text("inner")
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (base / "link").symlink_to(outside, target_is_directory=True)
+    (base / "filelink").symlink_to(outside / "secret.txt")
+    return base, outside
+
+
+SYMLINK_OPS = [
+    FileOperation(type="create_file", path="link/new.txt", content="pwned"),
+    FileOperation(type="create_file", path="link/deeper/new.txt", content="pwned"),
+    FileOperation(type="create_file", path="filelink", content="pwned"),
+    FileOperation(type="edit_file", path="link/secret.txt", edits=[{"old_text": "secret", "new_text": "x"}]),
+    FileOperation(type="edit_file", path="filelink", content="pwned"),
+    FileOperation(type="delete_file", path="link/secret.txt"),
+    FileOperation(type="delete_file", path="filelink"),
+    FileOperation(type="move_file", path="link/secret.txt", destination="stolen.txt"),
+    FileOperation(type="move_file", path="real/inner.txt", destination="link/planted.txt"),
+    FileOperation(type="create_directory", path="link/newdir"),
+    FileOperation(type="delete_directory", path="link"),
+]
+
+
+@pytest.mark.parametrize("stage", [True, False])
+@pytest.mark.parametrize("op", SYMLINK_OPS, ids=lambda op: f"{op.type}:{op.path}->{op.destination or ''}")
+async def test_a_symlink_on_the_way_is_refused_naming_the_operation_and_path(base_and_outside, op, stage):
+    base, outside = base_and_outside
+    before = _tree(outside)
+    r = await _run(base, [op], stage=stage)
+    assert r.execution_status is S.failed
+    assert op.type in r.error.message and "is a symlink: refused" in r.error.message
+    assert "'link'" in r.error.message or "'filelink'" in r.error.message
+    assert r.error.path == "f.ops"
+    assert _tree(outside) == before
+    assert (base / "real/inner.txt").read_text() == "inner"
+    assert not (base / "stolen.txt").exists()
+
+
+async def test_dot_dot_that_stays_inside_is_folded(tmp_path):
+    r = await _run(tmp_path, [FileOperation(type="create_file", path="a/../b/./c.txt", content="ok")])
+    assert r.execution_status is S.completed, r.error
+    assert (tmp_path / "b/c.txt").read_text() == "ok" and r.outcome.files == ["b/c.txt"]
+    assert not (tmp_path / "a").exists()
+
+
+async def test_writes_keep_the_mode_of_the_file_they_replace(tmp_path):
+    (tmp_path / "run.sh").write_text("echo old\n")
+    (tmp_path / "run.sh").chmod(0o750)
+    r = await _run(tmp_path, [FileOperation(type="create_file", path="run.sh", content="echo new\n")])
+    assert r.execution_status is S.completed, r.error
+    assert (tmp_path / "run.sh").read_text() == "echo new\n"
+    assert stat.S_IMODE((tmp_path / "run.sh").stat().st_mode) == 0o750
+    assert [p.name for p in tmp_path.iterdir()] == ["run.sh"]  # no temp file left behind
+
+
+async def test_no_overwrite_create_keeps_an_existing_file(tmp_path):
+    (tmp_path / "a.txt").write_text("first")
+    r = await _run(tmp_path, [FileOperation(type="create_file", path="a.txt", content="x", overwrite=False)])
+    assert r.execution_status is S.failed and "create_file 'a.txt': the file exists" in r.error.message
+    assert (tmp_path / "a.txt").read_text() == "first"
+
+
+# Swaps base/sub (a directory) with base/sub.link (a symlink to the outside directory) as fast as
+# it can until SIGTERM: atomically with renameat2(RENAME_EXCHANGE) where libc has it (sub is never
+# missing, half the time a symlink), else by four renames. Prints "ready" after its first full
+# cycle, and the number of cycles when stopped.
+RACER = r"""
+import ctypes, os, signal, sys
+base, outside = sys.argv[1], sys.argv[2]
+sub, real, link = (os.path.join(base, n) for n in ("sub", "sub.real", "sub.link"))
+os.symlink(outside, link)
+libc = ctypes.CDLL(None, use_errno=True)
+renameat2 = getattr(libc, "renameat2", None)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+a, b = sub.encode(), link.encode()
+def exchange():
+    if renameat2 is not None and renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0:
+        return
+    for src, dst in ((sub, real), (link, sub), (sub, link), (real, sub)):
+        try:
+            os.rename(src, dst)
+        except OSError:
+            pass
+cycles = 0
+def stop(*_):
+    print(cycles, flush=True)
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    exchange()
+    exchange()
+    cycles += 1
+    if cycles == 1:
+        print("ready", flush=True)
+"""
+
+
+async def test_a_directory_swapped_for_a_symlink_mid_run_never_lets_a_write_out(tmp_path):
+    base, outside = tmp_path / "base", tmp_path / "outside"
+    (base / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "victim.txt").write_text("keep me")
+    racer = subprocess.Popen(
+        [sys.executable, "-c", RACER, str(base), str(outside)], stdout=subprocess.PIPE, text=True
+    )
+    completed = 0
+    try:
+        assert racer.stdout.readline().strip() == "ready"
+        for i in range(400):
+            ops = [
+                FileOperation(type="create_file", path=f"sub/f{i}.txt", content="data"),
+                FileOperation(type="create_file", path=f"sub/d{i}/g.txt", content="data"),
+                FileOperation(type="create_file", path="sub/victim.txt", content="data"),
+                FileOperation(type="edit_file", path="sub/victim.txt", content="edited"),
+                FileOperation(type="move_file", path=f"sub/f{i}.txt", destination=f"sub/m{i}.txt"),
+                FileOperation(type="create_directory", path=f"sub/e{i}"),
+                FileOperation(type="delete_file", path="sub/victim.txt"),
+                FileOperation(type="delete_directory", path=f"sub/d{i}"),
+            ]
+            r = await _run(base, ops, stage=i % 2 == 0)
+            completed += r.execution_status is S.completed
+            if r.execution_status is S.failed:  # refused or raced, never an unexplained crash
+                assert r.error.message.startswith(tuple(f"f.ops: {t} " for t in _TYPES)), r.error.message
+    finally:
+        racer.terminate()
+        cycles = int(racer.communicate(timeout=10)[0].strip())
+    assert cycles >= 1
+    assert _tree(outside) == {"victim.txt": "keep me"}  # zero escapes, nothing deleted or changed
+
+
+_TYPES = ("create_file", "edit_file", "delete_file", "move_file", "create_directory", "delete_directory")

@@ -4,15 +4,14 @@ Operations come from the settings or from an ObjectTemplate (typically an LLM's 
 ``$expr{$hier{code_generator}.outcome.structured.file_operations}``). With ``stage=True`` (the
 default) every operation is checked and its result computed against a virtual view of the
 directory first; the disk changes only when all of them succeeded, so a bad edit in the middle
-leaves nothing half-applied. Paths that escape the base directory are refused.
+leaves nothing half-applied. Every check and every write walks from a descriptor on the base
+directory without following symlinks (``_paths.BaseDir``), so neither ``..``, an absolute path nor
+a directory swapped for a symlink mid-run puts a byte outside it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +22,7 @@ from danaflow.context.result import NodeExecutionResult, NodeOutcome
 from danaflow.errors import ComponentError
 from danaflow.template.engine import ObjectTemplate, TemplateEngine
 
-from ._paths import input_variables, inside
+from ._paths import BaseDir, Parts, input_variables, split
 from .base import Node
 
 if TYPE_CHECKING:
@@ -153,137 +152,132 @@ _DELETED = None
 
 
 class _Stage:
-    """A virtual view of the base directory: what each path will hold once the actions run."""
+    """A virtual view of the base directory: what each path will hold once the actions run.
 
-    def __init__(self, base: Path, path: str):
-        self.base = base
+    Keys are path components (``split``); every look at the disk goes through the ``BaseDir``, so
+    the checks refuse a symlink exactly as the writes do.
+    """
+
+    def __init__(self, root: BaseDir, path: str):
+        self.root = root
         self.node_path = path
-        self.files: dict[Path, str | Path | None] = {}
-        """Path -> new text, a disk path whose content moves here, or None (deleted)."""
-        self.dirs: dict[Path, bool] = {}
-        self.actions: list[Callable[[], None]] = []
+        self.files: dict[Parts, str | Parts | None] = {}
+        """Path -> new text, the disk path whose content moves here, or None (deleted)."""
+        self.dirs: dict[Parts, bool] = {}
+        self.actions: list[tuple[str, Callable[[], None]]] = []
+        """(what, action): ``what`` names the operation and path if the action fails."""
 
-    def resolve(self, rel: str) -> Path:
-        target = inside(self.base, rel, self.node_path)
-        if target == self.base.resolve():
-            raise ComponentError(f"path {rel!r} names the base directory itself", path=self.node_path)
-        return target
+    def resolve(self, rel: str, what: str) -> Parts:
+        parts = split(rel, what, self.node_path, self.root.path)
+        if not parts:
+            raise ComponentError(f"{what}: the path names the base directory itself", path=self.node_path)
+        return parts
 
-    def is_file(self, p: Path) -> bool:
+    def _gone(self, p: Parts) -> bool:
+        return any(self.dirs.get(p[:i]) is False for i in range(1, len(p)))
+
+    def is_file(self, p: Parts, what: str) -> bool:
         if p in self.files:
             return self.files[p] is not _DELETED
-        if any(self.dirs.get(a) is False for a in p.parents):
-            return False
-        return p.is_file()
+        return not self._gone(p) and self.root.kind(p, what) == "file"
 
-    def is_dir(self, p: Path) -> bool:
+    def is_dir(self, p: Parts, what: str) -> bool:
         if p in self.dirs:
             return self.dirs[p]
-        if any(self.dirs.get(a) is False for a in p.parents):
-            return False
-        return p.is_dir()
+        return not self._gone(p) and self.root.kind(p, what) == "dir"
 
-    def read(self, p: Path) -> str:
+    def read(self, p: Parts, what: str) -> str:
         value = self.files.get(p, p)
         if isinstance(value, str):
             return value
         assert value is not None
-        return value.read_text(encoding="utf-8")
+        return self.root.read_text(value, what)
 
     def apply(self, op: FileOperation) -> dict[str, Any]:
-        p = self.resolve(op.path)
-        rel = str(p.relative_to(self.base.resolve()))
-        record: dict[str, Any] = {"type": op.type, "path": rel}
+        what = f"{op.type} {op.path!r}"
+        p = self.resolve(op.path, what)
+        record: dict[str, Any] = {"type": op.type, "path": "/".join(p)}
+        root, err = self.root, self.node_path
         if op.type == "create_file":
-            if self.is_dir(p):
-                raise ComponentError(f"create_file {rel!r}: a directory is there", path=self.node_path)
-            if self.is_file(p) and not op.overwrite:
-                raise ComponentError(
-                    f"create_file {rel!r}: the file exists and overwrite is false", path=self.node_path
-                )
-            content = op.content or ""
-            self.files[p] = content
-            self.actions.append(lambda: _write(p, content))
-            record["bytes"] = len(content.encode())
+            if self.is_dir(p, what):
+                raise ComponentError(f"{what}: a directory is there", path=err)
+            if not op.overwrite and self.is_file(p, what):
+                raise ComponentError(f"{what}: the file exists and overwrite is false", path=err)
+            data = (op.content or "").encode("utf-8")
+            self.files[p] = op.content or ""
+            # Without overwrite the write uses O_EXCL: a file that appeared since is kept.
+            replace = op.overwrite
+            self.actions.append((what, lambda: root.write_bytes(p, data, what, overwrite=replace)))
+            record["bytes"] = len(data)
         elif op.type == "edit_file":
-            if not self.is_file(p):
-                raise ComponentError(f"edit_file {rel!r}: no such file", path=self.node_path)
-            text = self.read(p)
+            if not self.is_file(p, what):
+                raise ComponentError(f"{what}: no such file", path=err)
+            text = self.read(p, what)
             for edit in op.edits:
                 if edit.old_text not in text:
                     raise ComponentError(
-                        f"edit_file {rel!r}: text to replace not found: {edit.old_text[:80]!r}",
-                        path=self.node_path,
+                        f"{what}: text to replace not found: {edit.old_text[:80]!r}", path=err
                     )
                 text = text.replace(edit.old_text, edit.new_text, 1)
             if op.content is not None and not op.edits:
                 text = op.content
             self.files[p] = text
-            self.actions.append(lambda: _write(p, text))
+            data = text.encode("utf-8")
+            self.actions.append((what, lambda: root.write_bytes(p, data, what)))
             record["edits"] = len(op.edits)
         elif op.type == "delete_file":
-            if not self.is_file(p):
-                raise ComponentError(f"delete_file {rel!r}: no such file", path=self.node_path)
+            if not self.is_file(p, what):
+                raise ComponentError(f"{what}: no such file", path=err)
             self.files[p] = _DELETED
-            self.actions.append(lambda: p.unlink(missing_ok=True))
+            self.actions.append((what, lambda: root.unlink(p, what)))
         elif op.type == "move_file":
             if not op.destination:
-                raise ComponentError(f"move_file {rel!r}: want a destination", path=self.node_path)
-            dst = self.resolve(op.destination)
-            if not self.is_file(p):
-                raise ComponentError(f"move_file {rel!r}: no such file", path=self.node_path)
-            if self.is_file(dst) and not op.overwrite:
-                raise ComponentError(f"move_file to {op.destination!r}: the file exists", path=self.node_path)
+                raise ComponentError(f"{what}: want a destination", path=err)
+            to = f"move_file to {op.destination!r}"
+            dst = self.resolve(op.destination, to)
+            if not self.is_file(p, what):
+                raise ComponentError(f"{what}: no such file", path=err)
+            if self.is_dir(dst, to):
+                raise ComponentError(f"{to}: a directory is there", path=err)
+            if self.is_file(dst, to) and not op.overwrite:
+                raise ComponentError(f"{to}: the file exists", path=err)
             self.files[dst] = self.files.get(p, p)
             self.files[p] = _DELETED
-            self.actions.append(lambda: _move(p, dst))
-            record["destination"] = str(dst.relative_to(self.base.resolve()))
+            self.actions.append((what, lambda: root.rename(p, dst, what)))
+            record["destination"] = "/".join(dst)
         elif op.type == "create_directory":
-            if self.is_file(p):
-                raise ComponentError(f"create_directory {rel!r}: a file is there", path=self.node_path)
+            if self.is_file(p, what):
+                raise ComponentError(f"{what}: a file is there", path=err)
             self.dirs[p] = True
-            self.actions.append(lambda: p.mkdir(parents=True, exist_ok=True))
+            self.actions.append((what, lambda: root.make_dirs(p, what)))
         elif op.type == "delete_directory":
-            if not self.is_dir(p):
-                raise ComponentError(f"delete_directory {rel!r}: no such directory", path=self.node_path)
+            if not self.is_dir(p, what):
+                raise ComponentError(f"{what}: no such directory", path=err)
             self.dirs[p] = False
-            for f in [f for f in self.files if p in f.parents]:
+            for f in [f for f in self.files if f[: len(p)] == p]:
                 self.files[f] = _DELETED
-            self.actions.append(lambda: shutil.rmtree(p, ignore_errors=False) if p.exists() else None)
+            self.actions.append((what, lambda: root.remove_tree(p, what)))
         return record
 
     def commit(self) -> None:
         actions, self.actions = self.actions, []
-        for action in actions:
-            action()
+        for what, action in actions:
+            try:
+                action()
+            except OSError as exc:
+                raise ComponentError(f"{what}: {exc.strerror or exc}", path=self.node_path) from exc
 
 
 def _apply(base: Path, operations: list[FileOperation], stage: bool, path: str) -> list[dict[str, Any]]:
-    if not base.is_dir():
-        raise ComponentError(f"base directory {str(base)!r} does not exist", path=path)
-    st = _Stage(base, path)
-    results: list[dict[str, Any]] = []
-    for op in operations:
-        results.append(st.apply(op))
-        if not stage:
-            st.commit()
-    st.commit()
-    return results
-
-
-def _write(p: Path, content: str) -> None:
-    """Writes atomically: a temp file in the same folder, then a rename."""
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _move(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(src), str(dst))
+    with BaseDir(base, path) as root:
+        st = _Stage(root, path)
+        results: list[dict[str, Any]] = []
+        for op in operations:
+            try:
+                results.append(st.apply(op))
+            except OSError as exc:
+                raise ComponentError(f"{op.type} {op.path!r}: {exc.strerror or exc}", path=path) from exc
+            if not stage:
+                st.commit()
+        st.commit()
+        return results
