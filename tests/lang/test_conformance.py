@@ -34,6 +34,7 @@ import pytest
 from danaflow.errors import DanaSyntaxError, ResourceLimitError
 from danaflow.lang.api import run
 from danaflow.lang.sandbox import SandboxContext
+from danaflow.lang.values import Capability
 
 TESTDATA = Path(__file__).parent / "testdata"
 ERROR_MARK = re.compile(r'###\s*"(.*)"\s*$')
@@ -162,19 +163,24 @@ class RecordingReasoner:
         return _fake_value(desired_type, prompt)
 
 
-class Opened:
-    """A context manager for ``with``: the dict it yields says whether it is still open."""
+OPEN: dict[str, bool] = {}
 
-    def __init__(self, name: str):
-        self.state = {"name": name, "open": False}
 
-    def __enter__(self) -> dict[str, Any]:
-        self.state["open"] = True
-        return self.state
+def opened(name: str) -> Capability:
+    """A resource usable in ``with``: enter() yields its name, exit() closes it (see is_open)."""
 
-    def __exit__(self, *exc: object) -> bool:
-        self.state["open"] = False
-        return False
+    def enter() -> str:
+        OPEN[name] = True
+        return name
+
+    def exit_(failed: bool) -> None:
+        OPEN[name] = False
+
+    return Capability("opened", {"enter": enter, "exit": exit_})
+
+
+def is_open(name: str) -> bool:
+    return OPEN.get(name, False)
 
 
 def make_context() -> tuple[SandboxContext, RecordingReasoner]:
@@ -183,7 +189,8 @@ def make_context() -> tuple[SandboxContext, RecordingReasoner]:
     ctx.registry.register("desired_types", lambda: [_type_name(t) for _, t, _ in reasoner.calls])
     ctx.registry.register("prompts", lambda: [p for p, _, _ in reasoner.calls])
     ctx.registry.register("last_options", lambda: dict(reasoner.calls[-1][2]) if reasoner.calls else {})
-    ctx.registry.register("opened", Opened)
+    ctx.registry.register("opened", opened)
+    ctx.registry.register("is_open", is_open)
     return ctx, reasoner
 
 

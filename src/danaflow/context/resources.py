@@ -47,6 +47,8 @@ class Resource:
     """
 
     kind: str = "resource"
+    dana_methods: frozenset[str] = frozenset()
+    """The methods a Dana program may call through ``use(name)``; nothing else of it is reachable."""
 
     def __init__(self, name: str, description: str = ""):
         if not isinstance(name, str) or not _NAME.match(name):
@@ -91,6 +93,7 @@ class ToolResource(Resource):
     """
 
     kind = "tool"
+    dana_methods = frozenset({"call"})
 
     def __init__(
         self,
@@ -293,6 +296,7 @@ class DatabaseResource(Resource):
     """
 
     kind = "database"
+    dana_methods = frozenset({"query", "query_one", "execute", "executemany"})
 
     def __init__(
         self,
@@ -487,10 +491,17 @@ class DatabaseResource(Resource):
             raise ResourceError(f"database {self.name!r}: {exc} (in: {short_sql(sql)})") from exc
 
 
-def _refuse_attach(action: int, *args: Any) -> int:
-    return (
-        sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else sqlite3.SQLITE_OK
-    )
+_REFUSED_PRAGMAS = frozenset({"temp_store_directory", "data_store_directory"})
+"""Pragmas that point SQLite at another directory of the host's file system."""
+
+
+def _refuse_attach(action: int, arg1: Any = None, *args: Any) -> int:
+    """The authorizer of SQLite databases: no ATTACH/DETACH (other files), no directory pragmas."""
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and str(arg1).lower() in _REFUSED_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 class _Transaction:

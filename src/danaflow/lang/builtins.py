@@ -17,14 +17,19 @@ from typing import Any
 
 from danaflow.errors import DanaflowError, SandboxError
 
+from .policy import FORBIDDEN_NAMES
 from .sandbox import SandboxContext
+from .typespace import check_type
+from .values import capability_of, safe_exception, to_dana_value
 
 __all__ = [
     "BUILTIN_NAMES",
     "DESIRED_TYPE",
     "FORBIDDEN_NAMES",
     "SAFE_BUILTINS",
+    "check_model_choice",
     "context_builtins",
+    "host_call",
     "safe_format",
     "safe_format_map",
 ]
@@ -167,34 +172,6 @@ SAFE_BUILTINS: dict[str, Any] = {
 }
 
 
-FORBIDDEN_NAMES = frozenset(
-    {
-        "open",
-        "eval",
-        "exec",
-        "compile",
-        "getattr",
-        "setattr",
-        "delattr",
-        "hasattr",
-        "globals",
-        "vars",
-        "locals",
-        "input",
-        "breakpoint",
-        "help",
-        "exit",
-        "quit",
-        "memoryview",
-        "object",
-        "super",
-        "classmethod",
-        "staticmethod",
-        "property",
-    }
-)
-"""Python builtins Dana refuses by name (escapes, side channels or class machinery)."""
-
 CONTEXT_BUILTIN_NAMES = frozenset({"print", "log", "log_level", "reason", "use", "cast"})
 BUILTIN_NAMES = frozenset(SAFE_BUILTINS) | CONTEXT_BUILTIN_NAMES
 """Names every run defines; the compiler resolves them without consulting the scopes."""
@@ -209,6 +186,7 @@ def _cast(target: Any, value: Any, /) -> Any:
         if low in ("false", "no", "0", ""):
             return False
         raise ValueError(f"cast(bool, {value!r}): want true/false/yes/no/1/0")
+    check_type(target, "cast()")
     if target in (int, float, str, bool, list, tuple, set, dict):
         return target(value)
     from pydantic import TypeAdapter, ValidationError
@@ -222,10 +200,54 @@ def _cast(target: Any, value: Any, /) -> Any:
         ) from None
 
 
+def host_call(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+    """``fn`` (host code) as Dana calls it: its result crosses as a value, its errors as fresh
+    builtin exceptions, so no host object (a client, a path, a traceback) reaches the program."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+        except SandboxError:
+            raise
+        except Exception as exc:
+            raise safe_exception(exc) from None
+        return to_dana_value(result, f"{label}()")
+
+    call.__name__ = label.rsplit(".", 1)[-1]
+    return call
+
+
+def check_model_choice(ctx: SandboxContext, options: dict[str, Any]) -> None:
+    """``reason(model=...)`` from untrusted code names one of the host's aliases, never a spec.
+
+    A spec or URL would send the host's API key (and the prompt) wherever the program says.
+    """
+    model = options.get("model")
+    if model is None:
+        return
+    aliases_of = getattr(ctx.reasoner, "model_aliases", None)
+    aliases = tuple(aliases_of()) if callable(aliases_of) else ()
+    if isinstance(model, str) and model in aliases:
+        return
+    if isinstance(model, str) and ctx.policy.allow_model_specs:
+        return
+    offered = ", ".join(aliases) or "none (the host offers no model aliases)"
+    raise SandboxError(
+        f"reason(model={str(model)[:80]!r}) is refused: Dana may only pick a model the host named; "
+        f"want one of: {offered}",
+        error_type="SandboxError",
+    )
+
+
 def context_builtins(
-    ctx: SandboxContext, output: list[str], logs: list[dict[str, Any]]
+    ctx: SandboxContext, output: list[str], logs: list[dict[str, Any]], levels: dict[str, int] | None = None
 ) -> dict[str, Callable]:
-    """The builtins bound to one run: output and logs are appended to the given lists."""
+    """The builtins bound to one run: output and logs are appended to the given lists.
+
+    ``levels`` is the run's own log thresholds (``log_level()`` changes only this run's).
+    """
+    levels = levels if levels is not None else {}
+    levels.setdefault("", _LOG.getEffectiveLevel())
 
     def print_(*args: Any, sep: str = " ", end: str = "\n") -> None:
         text = sep.join(str(a) for a in args) + end
@@ -236,33 +258,45 @@ def context_builtins(
         num = _LEVELS.get(str(level).lower())
         if num is None:
             raise ValueError(f"log level {level!r}: want one of {', '.join(_LEVELS)}")
-        if _LOG.getEffectiveLevel() > num:
+        if levels[""] > num:
             return
         record = {"level": str(level).lower(), "message": str(message), **fields}
         logs.append(record)
-        _LOG.log(num, str(message), extra={"dana_fields": fields})
+        ctx.emit_log(record)
 
     def log_level(level: str, namespace: str | None = None) -> None:
         num = _LEVELS.get(str(level).lower())
         if num is None:
             raise ValueError(f"log level {level!r}: want one of {', '.join(_LEVELS)}")
-        logging.getLogger(f"danaflow.dana.{namespace}" if namespace else "danaflow.dana").setLevel(num)
+        levels[str(namespace) if namespace else ""] = num
 
     def reason(prompt: Any, *, __dana_desired_type: Any = None, **options: Any) -> Any:
         desired = __dana_desired_type if __dana_desired_type is not None else DESIRED_TYPE.get()
+        if desired is not None:
+            check_type(desired, "reason(): the desired type")
+        check_model_choice(ctx, options)
         if ctx.reasoner is None:
             raise DanaflowError(
                 "reason() has no LLM configured: run the program through danaflow.run(), or set "
                 "SandboxContext(reasoner=LLMResource(...))"
             )
-        return ctx.reasoner.reason(str(prompt), desired, **options)
+        return to_dana_value(ctx.reasoner.reason(str(prompt), desired, **options), "reason()")
+
+    capabilities: dict[str, Any] = {}
 
     def use(name: str) -> Any:
+        if not isinstance(name, str):
+            raise TypeError(f"use() got {type(name).__name__}, want a resource name (str)")
+        cap = capabilities.get(name)
+        if cap is not None:
+            return cap
         try:
-            return ctx.resources[name]
+            resource = ctx.resources[name]
         except KeyError:
             available = ", ".join(sorted(ctx.resources)) or "none"
             raise KeyError(f"no resource named {name!r}; available: {available}") from None
+        cap = capabilities[name] = capability_of(name, resource, host_call)
+        return cap
 
     print_.__name__ = "print"
     return {"print": print_, "log": log, "log_level": log_level, "reason": reason, "use": use, "cast": _cast}

@@ -15,6 +15,7 @@ from danaflow.errors import DanaSyntaxError, Location, SandboxError
 
 from . import ast as na
 from .builtins import BUILTIN_NAMES
+from .policy import ALLOWED_DUNDER_ATTRS, BLOCKED_ATTRIBUTES, GUARDED_ATTRIBUTES
 from .resolve import resolve_free_names
 
 __all__ = [
@@ -28,49 +29,6 @@ __all__ = [
 ]
 
 DESIRED_TYPE_KEY = "__dana_desired_type"
-ALLOWED_DUNDER_ATTRS = frozenset({"__name__", "__doc__"})
-BLOCKED_ATTRIBUTES = frozenset(
-    {
-        "gi_frame",
-        "gi_code",
-        "gi_yieldfrom",
-        "gi_running",
-        "cr_frame",
-        "cr_code",
-        "cr_await",
-        "ag_frame",
-        "ag_code",
-        "ag_await",
-        "f_globals",
-        "f_locals",
-        "f_builtins",
-        "f_back",
-        "f_code",
-        "f_trace",
-        "tb_frame",
-        "tb_next",
-        "co_code",
-        "co_consts",
-        "func_globals",
-        "func_code",
-        "mro",
-        "im_func",
-        "im_self",
-        "im_class",
-        # pydantic class methods of structs that read files, unpickle, or skip validation
-        "parse_raw",
-        "parse_file",
-        "from_orm",
-        "model_construct",
-        "construct",
-        "model_rebuild",
-        "update_forward_refs",
-        "model_post_init",
-    }
-)
-# Attributes whose value must go through the runtime (str.format can reach attributes).
-GUARDED_ATTRIBUTES = frozenset({"format", "format_map"})
-
 BINOPS = {
     "+": ast.Add,
     "-": ast.Sub,

@@ -8,9 +8,6 @@ and the .na modules it imports.
 
 from __future__ import annotations
 
-import importlib
-import itertools
-import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,15 +19,18 @@ from .builtins import (
     FORBIDDEN_NAMES,
     SAFE_BUILTINS,
     context_builtins,
+    host_call,
     safe_format,
     safe_format_map,
 )
+from .modules import Namespace, load_module
+from .policy import CURATED_MODULES
 from .sandbox import SandboxContext
+from .typespace import check_type
 
 __all__ = [
     "DEFAULT_PYTHON_MODULES",
     "DanaModule",
-    "ModuleProxy",
     "Runtime",
     "StepLimitExceeded",
     "TimeoutExpired",
@@ -38,19 +38,7 @@ __all__ = [
     "undefined_name",
 ]
 
-DEFAULT_PYTHON_MODULES = frozenset(
-    {
-        "math",
-        "json",
-        "re",
-        "datetime",
-        "random",
-        "statistics",
-        "itertools",
-        "functools",
-        "collections",
-    }
-)
+DEFAULT_PYTHON_MODULES = frozenset(CURATED_MODULES)
 
 
 class StepLimitExceeded(BaseException):
@@ -59,72 +47,6 @@ class StepLimitExceeded(BaseException):
 
 class TimeoutExpired(BaseException):
     """Raised asynchronously in the running thread when the wall-clock timeout passes."""
-
-
-# Attributes of allow-listed modules that Dana may not use: functools' wrapper helpers set
-# arbitrary attributes on their first argument, which would let a program rewrite host classes.
-_REFUSED_MODULE_ATTRS = {"functools": frozenset({"update_wrapper", "wraps"})}
-
-
-def _stoppable(make: Callable[..., Any]) -> Callable[..., Any]:
-    """Wraps an infinite C iterator (itertools.count/cycle/repeat) in a Python generator, so the
-    interpreter's checks (the timeout) run while ``sum(count())`` consumes it."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # Not `yield from`: only resuming after a plain yield runs the interpreter's checks.
-        for item in make(*args, **kwargs):  # noqa: UP028
-            yield item
-
-    wrapper.__name__ = make.__name__
-    return wrapper
-
-
-_WRAPPED_MODULE_ATTRS: dict[str, dict[str, Callable[..., Any]]] = {
-    "itertools": {name: _stoppable(getattr(itertools, name)) for name in ("count", "cycle", "repeat")},
-}
-
-
-class ModuleProxy:
-    """An allow-listed Python module as Dana sees it: public, non-module attributes only.
-
-    Without this, ``json.codecs.open`` or ``re.enum.sys`` would hand out modules that were never
-    allowed.
-    """
-
-    __slots__ = ("_allowed", "_module")
-
-    def __init__(self, module: types.ModuleType, allowed: frozenset[str]):
-        object.__setattr__(self, "_module", module)
-        object.__setattr__(self, "_allowed", allowed)
-
-    def __getattr__(self, name: str) -> Any:
-        module = object.__getattribute__(self, "_module")
-        if name.startswith("_") or name in _REFUSED_MODULE_ATTRS.get(module.__name__, ()):
-            raise SandboxError(
-                f"attribute {name!r} of module {module.__name__} is not allowed", error_type="SandboxError"
-            )
-        wrapped = _WRAPPED_MODULE_ATTRS.get(module.__name__, {}).get(name)
-        if wrapped is not None:
-            return wrapped
-        try:
-            value = getattr(module, name)
-        except AttributeError:
-            raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}") from None
-        if isinstance(value, types.ModuleType):
-            allowed = object.__getattribute__(self, "_allowed")
-            if value.__name__ in allowed:
-                return ModuleProxy(value, allowed)
-            raise SandboxError(
-                f"{module.__name__}.{name} is a module that is not allowed in the sandbox",
-                error_type="SandboxError",
-            )
-        return value
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise SandboxError("modules are read-only in Dana", error_type="SandboxError")
-
-    def __repr__(self) -> str:
-        return f"<module {object.__getattribute__(self, '_module').__name__}>"
 
 
 class DanaModule:
@@ -228,14 +150,20 @@ def store_attribute(obj: Any, name: str, value: Any, cache: dict[str, Any], site
         )
     cls = type(obj)
     simple: dict[str, type] | None = getattr(cls, "__dana_simple__", None)
-    if simple is not None and name in cls.__dana_fields__:
-        value = cls.validate_field(name, value)
-        object.__setattr__(obj, name, value)
-        field_type = simple.get(name)
-        if field_type is not None and type(value) is field_type:
-            cache[f"_sc{site}"], cache[f"_st{site}"] = cls, field_type
-        return
-    setattr(obj, name, value)
+    if simple is None:
+        # Only Dana's own struct instances have settable attributes: anything else is a host
+        # object (a resource, a module member, a field spec) that Dana must not rewrite.
+        raise SandboxError(
+            f"cannot set {name!r} on a {cls.__name__}: only struct fields can be assigned in Dana",
+            error_type="SandboxError",
+        )
+    if name not in cls.__dana_fields__:
+        raise AttributeError(f"{cls.__name__} has no field {name!r}")
+    value = cls.validate_field(name, value)
+    object.__setattr__(obj, name, value)
+    field_type = simple.get(name)
+    if field_type is not None and type(value) is field_type:
+        cache[f"_sc{site}"], cache[f"_st{site}"] = cls, field_type
 
 
 def undefined_name(name: str) -> Any:
@@ -246,7 +174,7 @@ def undefined_name(name: str) -> Any:
 
 
 def _push_desired(t: Any):
-    return DESIRED_TYPE.set(t)
+    return DESIRED_TYPE.set(check_type(t, "the annotation") if t is not None else None)
 
 
 def _pop_desired(token) -> None:
@@ -278,8 +206,11 @@ class Runtime:
         self._steps_left = [max_steps if max_steps is not None else _UNLIMITED]
         self.expired = False
         self.search_paths = search_paths
-        self.allowed_modules = DEFAULT_PYTHON_MODULES | ctx.allow_python_modules
+        self.allowed_modules = ctx.policy.python_modules
         self.modules: dict[str, DanaModule] = {}
+        self.python_modules: dict[str, Namespace] = {}
+        self.log_levels: dict[str, int] = {}
+        """This run's log thresholds (``log_level()``), never the process's loggers."""
         self._loading: set[str] = set()
         self._receivers: dict[str, Any] = {}
         self._base = self._build_base()
@@ -288,9 +219,10 @@ class Runtime:
     def _build_base(self) -> dict[str, Any]:
         ctx = self.ctx
         g: dict[str, Any] = dict(SAFE_BUILTINS)
-        g.update(context_builtins(ctx, self.output, self.logs))
+        g.update(context_builtins(ctx, self.output, self.logs, self.log_levels))
         for fn in ctx.registry:
-            g[fn.name] = (lambda f: lambda *a, **k: f(ctx, *a, **k))(fn.func) if fn.pass_context else fn.func
+            func = (lambda f: lambda *a, **k: f(ctx, *a, **k))(fn.func) if fn.pass_context else fn.func
+            g[fn.name] = host_call(func, fn.name)
         g.update(
             {
                 "__builtins__": {},
@@ -396,7 +328,9 @@ class Runtime:
         if path is not None:
             module = self._load_dana_module(dotted, path)
         elif dotted in self.allowed_modules:
-            module = ModuleProxy(importlib.import_module(dotted), self.allowed_modules)
+            module = self.python_modules.get(dotted)
+            if module is None:
+                module = self.python_modules[dotted] = load_module(dotted, self.allowed_modules)
         else:
             allowed = ", ".join(sorted(self.allowed_modules))
             raise SandboxError(

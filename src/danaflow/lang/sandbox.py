@@ -7,6 +7,7 @@ the ExecutionContext above builds one per component and shares the public/system
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 
 from danaflow.errors import DanaflowError, DanaNameError
 
+from .policy import DEFAULT_POLICY, SandboxPolicy
 from .registry import FunctionRegistry
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
 ]
 
 SCOPES = ("local", "private", "public", "system")
+_DANA_LOG = logging.getLogger("danaflow.dana")
 _MISSING: Any = object()
 
 
@@ -85,6 +88,7 @@ class SandboxContext:
         resources: Mapping[str, Any] | None = None,
         allow_python_modules: Iterable[str] = (),
         print_sink: Callable[[str], None] | None = None,
+        policy: SandboxPolicy | None = None,
     ):
         self.local = ScopeDict("local", initial_local_state)
         self.private = ScopeDict("private", initial_private_state)
@@ -95,8 +99,11 @@ class SandboxContext:
         """Answers ``reason()``; None means the embedding layer has not configured an LLM."""
         self.resources: Mapping[str, Any] = resources if resources is not None else {}
         """What ``use(name)`` can return; the ExecutionContext passes a lookup over its hierarchy."""
-        self.allow_python_modules: frozenset[str] = frozenset(allow_python_modules)
-        """Python modules beyond the default allow-list that ``import`` may load."""
+        policy = policy if policy is not None else DEFAULT_POLICY
+        if allow_python_modules:
+            policy = policy.widen(allow_python_modules=allow_python_modules)
+        self.policy: SandboxPolicy = policy
+        """Every rule the programs run in this context are held to (lang/policy.py)."""
         self.print_sink = print_sink
         """Where ``print()`` writes; None means sys.stdout."""
         self.reserved_system_keys: set[str] = set()
@@ -156,7 +163,29 @@ class SandboxContext:
         new.lock = threading.RLock() if private is not None else self.lock
         return new
 
+    @property
+    def allow_python_modules(self) -> frozenset[str]:
+        """Python modules beyond the curated ones that ``import`` may load (from the policy)."""
+        return self.policy.allow_python_modules
+
     # ---- output --------------------------------------------------------------------------------
+    def emit_log(self, record: Mapping[str, Any]) -> None:
+        """Hands one ``log()`` record to the host's logging (the run already applied its level)."""
+        level = logging.getLevelName(str(record.get("level", "info")).upper())
+        num = level if isinstance(level, int) else logging.INFO
+        fields = {k: v for k, v in record.items() if k not in ("level", "message")}
+        rec = _DANA_LOG.makeRecord(
+            _DANA_LOG.name,
+            num,
+            "<dana>",
+            0,
+            str(record.get("message", "")),
+            (),
+            None,
+            extra={"dana_fields": fields},
+        )
+        _DANA_LOG.handle(rec)
+
     def write_output(self, text: str) -> None:
         if self.print_sink is not None:
             self.print_sink(text)

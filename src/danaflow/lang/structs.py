@@ -17,16 +17,20 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 from pydantic_core import core_schema
 
+from .policy import RESERVED_STRUCT_NAMES
 from .runtime import NO_DEFAULT
+from .typespace import check_type
 
 __all__ = [
     "DanaInterface",
     "DanaStruct",
+    "FieldSpec",
     "ReceiverFunction",
     "attach_receiver",
     "make_interface",
@@ -43,6 +47,19 @@ def _validation_message(cls_name: str, err: ValidationError) -> str:
         detail = f"{e.get('msg')}, got {e.get('input')!r}" if e.get("type") != "missing" else "field required"
         parts.append(f"{cls_name}.{where}: {detail}" if where else f"{cls_name}: {detail}")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A struct field as Dana and Python callers read it (``Point.model_fields["x"]``): frozen, so
+    no program can retype a field by rewriting its annotation."""
+
+    name: str
+    annotation: Any
+    default: Any = NO_DEFAULT
+
+    def is_required(self) -> bool:
+        return self.default is NO_DEFAULT
 
 
 def _plain(value: Any) -> Any:
@@ -65,6 +82,8 @@ class DanaStruct:
     __dana_fields__: ClassVar[tuple[str, ...]] = ()
     __dana_simple__: ClassVar[dict[str, type]] = {}
     """Fields whose annotation is exactly int, str, float or bool (the compiled store's fast path)."""
+    __dana_types__: ClassVar[dict[str, Any]] = {}
+    """Each field's checked type (what a type descriptor of the struct carries)."""
     __dana_adapters__: ClassVar[dict[str, TypeAdapter[Any]]]
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -93,9 +112,8 @@ class DanaStruct:
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
         adapter = cls.__dana_adapters__.get(name)
         if adapter is None:
-            annotation = cls.__dana_model__.model_fields[name].annotation
             adapter = cls.__dana_adapters__[name] = TypeAdapter(
-                annotation, config=ConfigDict(arbitrary_types_allowed=True)
+                cls.__dana_types__[name], config=ConfigDict(arbitrary_types_allowed=True)
             )
         try:
             return adapter.validate_python(value)
@@ -142,25 +160,61 @@ class DanaStruct:
         )
 
 
-def make_struct(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None = None) -> type[DanaStruct]:
-    """Builds the class for ``struct name:`` with {field: (type, default or NO_DEFAULT)}."""
+def _checked_fields(name: str, fields: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    for f, (t, _) in fields.items():
+        check_type(t, f"struct {name}: field {f}")
+    return fields
+
+
+def _build_model(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type[BaseModel]:
     spec = {f: (t, ... if d is NO_DEFAULT else d) for f, (t, d) in fields.items()}
-    model = create_model(
+    return create_model(
         name, __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), __doc__=doc, **spec
     )
-    namespace = {
-        "__slots__": tuple(fields),
+
+
+def _struct_namespace(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> dict[str, Any]:
+    return {
         "__doc__": doc,
-        "__module__": "dana",
-        "__dana_model__": model,
+        "__dana_model__": _build_model(name, fields, doc),
         "__dana_fields__": tuple(fields),
+        "__dana_types__": {f: t for f, (t, _) in fields.items()},
         "__dana_simple__": {f: t for f, (t, _) in fields.items() if t in _SIMPLE},
         "__dana_adapters__": {},
-        "model_fields": model.model_fields,
+        "model_fields": types.MappingProxyType({f: FieldSpec(f, t, d) for f, (t, d) in fields.items()}),
     }
+
+
+def make_struct(
+    name: str,
+    fields: dict[str, tuple[Any, Any]],
+    doc: str | None = None,
+    *,
+    canonical: dict[tuple[Any, ...], type[DanaStruct]] | None = None,
+) -> type[DanaStruct]:
+    """Builds the class for ``struct name:`` with {field: (type, default or NO_DEFAULT)}.
+
+    Every field type is checked first (a string annotation is a TypeError, never evaluated).
+    With ``canonical`` (a worker's registry), a struct of the same name and field types reuses
+    the class a decoded value already made, so values that crossed in are instances of it.
+    """
+    _checked_fields(name, fields)
+    key = None
+    if canonical is not None:
+        from .typespace import encode_type
+
+        key = (name, repr([[f, encode_type(t)] for f, (t, _) in fields.items()]))
+        existing = canonical.get(key)
+        if existing is not None:
+            for attr, value in _struct_namespace(name, fields, doc).items():
+                type.__setattr__(existing, attr, value)
+            return existing
+    namespace = {"__slots__": tuple(fields), "__module__": "dana", **_struct_namespace(name, fields, doc)}
     cls = type(name, (DanaStruct,), namespace)
     # Lets pydantic serialize a struct found in an untyped (Any) field of another model.
     cls.__pydantic_serializer__ = TypeAdapter(cls).serializer
+    if canonical is not None and key is not None:
+        canonical[key] = cls
     return cls
 
 
@@ -168,6 +222,7 @@ class DanaInterface(type):
     """The metaclass of ``interface`` types: ``isinstance`` checks fields and methods."""
 
     _fields: tuple[str, ...]
+    _field_types: tuple[tuple[str, Any], ...]
     _methods: tuple[str, ...]
 
     def __instancecheck__(cls, obj: Any) -> bool:
@@ -188,7 +243,18 @@ class DanaInterface(type):
 def make_interface(
     name: str, fields: dict[str, tuple[Any, Any]], methods: list[str], doc: str | None
 ) -> type:
-    return DanaInterface(name, (), {"_fields": tuple(fields), "_methods": tuple(methods), "__doc__": doc})
+    for f, (t, _) in fields.items():
+        check_type(t, f"interface {name}: field {f}")
+    return DanaInterface(
+        name,
+        (),
+        {
+            "_fields": tuple(fields),
+            "_field_types": tuple((f, t) for f, (t, _) in fields.items()),
+            "_methods": tuple(methods),
+            "__doc__": doc,
+        },
+    )
 
 
 class ReceiverFunction:
@@ -230,6 +296,8 @@ def attach_receiver(
     registry: dict[str, ReceiverFunction], name: str, annotation: Any, fn: Callable[..., Any]
 ) -> ReceiverFunction:
     """Attaches ``fn`` as method ``name`` of the receiver's struct types; returns the dispatcher."""
+    if name in RESERVED_STRUCT_NAMES or hasattr(DanaStruct, name):
+        raise TypeError(f"a receiver method may not be named {name!r}: the name belongs to every struct")
     types_ = receiver_types(annotation)
     for t in types_:
         if issubclass(t, DanaStruct):

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,9 @@ class LLMResource:
     provider (60 s over HTTP; the embedded model scales its limit to the tokens asked for).
     """
 
+    dana_methods = frozenset({"reason"})
+    """What ``use("llm")`` offers a Dana program (the sandbox's allow-list)."""
+
     def __init__(
         self,
         model: str | None = None,
@@ -163,6 +166,7 @@ class LLMResource:
         cache: ResponseCache | bool | str | Path | None = None,
         max_reasks: int = 2,
         max_records: int = 10_000,
+        models: Mapping[str, str] | None = None,
     ):
         if model is not None and provider is not None:
             raise ConfigurationError("got both model= and provider=, want one of them")
@@ -183,6 +187,8 @@ class LLMResource:
         self._spec = model
         self._provider = provider
         self._others: dict[str, Provider] = {}
+        self.models: dict[str, str] = dict(models or {})
+        """Aliases -> model specs: the only models untrusted code (Dana, templates) may pick."""
         self._usage = Usage()
         self._lock = threading.Lock()
 
@@ -220,9 +226,14 @@ class LLMResource:
         return f"LLMResource(name={self.name!r}, model={model!r}, calls={len(self.calls)})"
 
     # ---- building requests --------------------------------------------------------------------
+    def model_aliases(self) -> tuple[str, ...]:
+        """The names ``reason(model=...)`` may use from Dana: this resource's aliases."""
+        return tuple(sorted(self.models))
+
     def _provider_for(self, spec: str | None) -> Provider:
         if spec is None:
             return self.provider
+        spec = self.models.get(spec, spec)
         with self._lock:
             if spec not in self._others:
                 self._others[spec] = resolve_provider(spec, timeout=self._client_timeout())
