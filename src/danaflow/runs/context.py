@@ -30,7 +30,7 @@ from danaflow.observability import ComponentMetric, ObservabilitySettings, Telem
 from .artifacts import ArtifactManager, BackgroundWriter, RunDirectory
 from .provenance import code_fingerprint, inputs_hash, run_id_for
 from .resume import ResumePlan
-from .store import ComponentRecord, RunRecord, RunStore, open_store
+from .store import ComponentRecord, RunRecord, RunStore, configured_store, open_store
 
 if TYPE_CHECKING:
     from danaflow.context.context import ExecutionContext
@@ -44,8 +44,9 @@ _log = logging.getLogger("danaflow.runs")
 class RunContext:
     """Everything one run shares: see the module docstring. Satisfies ``danaflow.flow.hooks.RunHooks``.
 
-    ``run_root`` defaults to ``project_root / "runs"``; ``store`` defaults to the SQLite index
-    ``run_root/danaflow.db`` (pass ``"memory"`` or a RunStore to change it). Set ``previous_run_id``
+    ``run_root`` defaults to ``project_root / "runs"``; ``store`` is a RunStore, a URL for
+    ``open_store`` (``postgresql://…``, ``memory:``, a .db path), ``"sqlite"`` (the index
+    ``run_root/danaflow.db``), or None: ``$DANAFLOW_STORE``, else that index. Set ``previous_run_id``
     (and optionally ``start_hierarchy_path``) to resume; ``inputs`` answer nodes that ask for input,
     by component path. ``static_inputs`` are the same, given up front and saved in the run dir.
     """
@@ -59,7 +60,7 @@ class RunContext:
         previous_run_id: str | None = None,
         start_hierarchy_path: str | None = None,
         *,
-        store: RunStore | str | None = None,
+        store: RunStore | str | Path | None = None,
         inputs: Mapping[str, Any] | None = None,
         static_inputs: Mapping[str, Any] | None = None,
         llm: Any = None,
@@ -130,12 +131,12 @@ class RunContext:
     @property
     def store(self) -> RunStore:
         if self._store is None:
-            if self._store_spec == "memory":
-                self._store = open_store(None)
-            elif self._store_spec is None or self._store_spec == "sqlite":
-                self._store = open_store(self.run_root)
-            else:
-                raise RunError(f"unknown store {self._store_spec!r}: want 'sqlite', 'memory' or a RunStore")
+            spec = self._store_spec
+            if spec is None:
+                spec = configured_store(self.run_root)
+            elif spec == "sqlite":
+                spec = self.run_root / "danaflow.db"
+            self._store = open_store(spec)
         return self._store
 
     @property

@@ -1,0 +1,59 @@
+"""The columns and row mapping the two SQL stores (SQLite, PostgreSQL) share.
+
+Both keep the same two tables with the same column order, so a row reads back into a record the
+same way; only the placeholders, types and locking differ, and those stay in each backend.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .store_base import ComponentRecord, RunRecord
+
+__all__ = [
+    "COMPONENT_COLUMNS",
+    "RUN_COLUMNS",
+    "UPDATABLE_RUN_FIELDS",
+    "component_from_row",
+    "component_params",
+    "run_from_row",
+    "run_params",
+]
+
+RUN_COLUMNS = (
+    "run_id, root_component_id, status, created_at, updated_at, code_fingerprint, inputs_hash, "
+    "previous_run_id, start_path, run_dir, pid, host, meta"
+)
+COMPONENT_COLUMNS = (
+    "run_id, path, status, seq, kind, component_id, result, error, started_at, finished_at, "
+    "attempt, reused, prompt_tokens, completion_tokens"
+)
+UPDATABLE_RUN_FIELDS = frozenset(
+    {"status", "updated_at", "code_fingerprint", "inputs_hash", "run_dir", "pid", "host", "meta"}
+)
+
+
+def run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(*row[:12], meta=json.loads(row[12] or "{}"))
+
+
+def component_from_row(row: tuple[Any, ...]) -> ComponentRecord:
+    values = list(row)
+    values[11] = bool(values[11])
+    return ComponentRecord(*values)
+
+
+def run_params(r: RunRecord) -> tuple[Any, ...]:
+    return (
+        r.run_id, r.root_component_id, r.status, r.created_at, r.updated_at, r.code_fingerprint,
+        r.inputs_hash, r.previous_run_id, r.start_path, r.run_dir, r.pid, r.host,
+        json.dumps(r.meta, default=str),
+    )  # fmt: skip
+
+
+def component_params(r: ComponentRecord) -> tuple[Any, ...]:
+    return (
+        r.run_id, r.path, r.status, r.seq, r.kind, r.component_id, r.result, r.error,
+        r.started_at, r.finished_at, r.attempt, int(r.reused), r.prompt_tokens, r.completion_tokens,
+    )  # fmt: skip
