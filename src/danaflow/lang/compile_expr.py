@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from danaflow.errors import DanaSyntaxError, Location, SandboxError
 
@@ -19,6 +20,9 @@ from .policy import ALLOWED_DUNDER_ATTRS, BLOCKED_ATTRIBUTES, GUARDED_ATTRIBUTES
 from .resolve import resolve_free_names
 
 __all__ = [
+    "EMPTY_REFS",
+    "ProgramRefs",
+    "is_bounded",
     "ALLOWED_DUNDER_ATTRS",
     "BINOPS",
     "BLOCKED_ATTRIBUTES",
@@ -60,6 +64,67 @@ _CMPOPS = {
 _SCOPE_DICTS = {"private": "_P", "public": "_U", "system": "_S"}
 
 
+@dataclass(frozen=True, slots=True)
+class ProgramRefs:
+    """What state a compiled program or expression can touch, known before it runs.
+
+    A worker gets a snapshot of exactly these names (DESIGN §8): Dana has no dynamic access to
+    scopes (no ``globals()``, no ``vars()``), so a name the compiler did not see cannot be read.
+    """
+
+    scoped: frozenset[tuple[str, str]] = frozenset()
+    """Explicit ``scope:name`` reads and writes."""
+    free: frozenset[str] = frozenset()
+    """Unscoped names no function binds: read from ``local:``, then the other scopes."""
+    imports: tuple[str, ...] = ()
+    """Dotted module names of every ``import`` / ``from ... import`` statement, in order."""
+
+
+EMPTY_REFS = ProgramRefs()
+
+_BOUNDED_BINOPS = frozenset({"+", "-", "/", "//", "&", "|", "^"})
+
+
+def is_bounded(e: na.Expr) -> bool:
+    """Whether ``e`` finishes in time and memory proportional to its size and its inputs' size.
+
+    True for names, attributes, subscripts, literals, comparisons, boolean logic, ``+ - / //`` and
+    f-strings without format specs; False once it calls anything, loops (comprehensions), or uses
+    ``*``, ``**``, ``<<``, ``%`` or a format spec, each of which can ask C code for unbounded work
+    (``"a" * 10**10``, ``f"{x:10000000000}"``). Templates evaluate bounded expressions in the host
+    and send the rest to a worker process.
+    """
+    if isinstance(e, (na.Name, na.ScopedName, na.Const, na.PipeValue)):
+        return True
+    if isinstance(e, na.Attribute):
+        return is_bounded(e.value)
+    if isinstance(e, na.Subscript):
+        return is_bounded(e.value) and is_bounded(e.index)
+    if isinstance(e, na.Slice):
+        return all(is_bounded(x) for x in (e.lower, e.upper, e.step) if x is not None)
+    if isinstance(e, (na.Tuple, na.List, na.Set)):
+        return all(is_bounded(x) for x in e.elts)
+    if isinstance(e, na.Starred):
+        return is_bounded(e.value)
+    if isinstance(e, na.Dict):
+        return all(is_bounded(x) for x in (*e.keys, *e.values) if x is not None)
+    if isinstance(e, na.BinOp):
+        return e.op in _BOUNDED_BINOPS and is_bounded(e.left) and is_bounded(e.right)
+    if isinstance(e, (na.UnaryOp, na.Not)):
+        return is_bounded(e.operand)
+    if isinstance(e, na.BoolOp):
+        return all(is_bounded(x) for x in e.values)
+    if isinstance(e, na.Compare):
+        return is_bounded(e.left) and all(is_bounded(x) for x in e.comparators)
+    if isinstance(e, na.IfExp):
+        return is_bounded(e.test) and is_bounded(e.body) and is_bounded(e.orelse)
+    if isinstance(e, na.FString):
+        return all(isinstance(p, str) or is_bounded(p) for p in e.parts)
+    if isinstance(e, na.FormattedValue):
+        return e.spec is None and is_bounded(e.value)
+    return False
+
+
 def is_internal(name: str) -> bool:
     """Whether a name is one the generated code uses (Dana source can never spell it)."""
     return name.startswith("_")
@@ -88,6 +153,13 @@ class ExpressionCompiler:
         """How many attribute-store sites (each with its cache globals ``_sc<n>``/``_st<n>``)."""
         self.pending_stores: list[tuple[na.Attribute, str]] = []
         """Attribute targets lowered to a temporary, whose stores follow the statement."""
+        self._scoped: set[tuple[str, str]] = set()
+        self._free: set[str] = set()
+        self._imports: list[str] = []
+
+    def refs(self) -> ProgramRefs:
+        """The state this compilation referenced (call after compiling)."""
+        return ProgramRefs(frozenset(self._scoped), frozenset(self._free), tuple(self._imports))
 
     # ---- helpers
     def tmp(self, stem: str) -> str:
@@ -227,6 +299,7 @@ class ExpressionCompiler:
         return ast.Name(e.id, ast.Load())
 
     def _check_scoped(self, e: na.ScopedName, store: bool) -> None:
+        self._scoped.add((e.scope, e.name))
         if not e.name.startswith("_"):
             return
         if not store and e.scope == "system" and e.name.startswith("__"):
@@ -390,9 +463,12 @@ class ExpressionCompiler:
         """
         n = name.id
         if self.expression_mode:
+            if n not in self.internal_names:
+                self._free.add(n)
             return ast.Call(ast.Name("_lk", ast.Load()), [ast.Constant(n)], [])
         if n in BUILTIN_NAMES:
             return ast.Name(n, ast.Load())
+        self._free.add(n)
         node: ast.expr = ast.Call(ast.Name("_undefined", ast.Load()), [ast.Constant(n)], [])
         for scope in ("_S", "_U", "_P", "_L"):
             test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name(scope, ast.Load())])

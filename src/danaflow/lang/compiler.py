@@ -19,7 +19,15 @@ from types import CodeType
 from danaflow.errors import Location
 
 from . import ast as na
-from .compile_expr import BINOPS, BLOCKED_ATTRIBUTES, ExpressionCompiler, is_internal
+from .compile_expr import (
+    BINOPS,
+    BLOCKED_ATTRIBUTES,
+    EMPTY_REFS,
+    ExpressionCompiler,
+    ProgramRefs,
+    is_bounded,
+    is_internal,
+)
 from .parser import parse, parse_expression
 from .resolve import bound_names, resolve_free_names
 
@@ -46,6 +54,8 @@ class CompiledProgram:
     counts_steps: bool
     store_sites: int = 0
     """Attribute-store sites; the runtime gives each its cache globals (``_sc<n>``, ``_st<n>``)."""
+    refs: ProgramRefs = EMPTY_REFS
+    """The state and modules the program can reach (what a worker's snapshot must hold)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,9 @@ class CompiledExpression:
     code: CodeType
     source: str
     filename: str
+    refs: ProgramRefs = EMPTY_REFS
+    bounded: bool = False
+    """Whether evaluating it is bounded by its size and its inputs (compile_expr.is_bounded)."""
 
 
 class _Compiler(ExpressionCompiler):
@@ -163,6 +176,7 @@ class _Compiler(ExpressionCompiler):
     def s_Import(self, s: na.Import):
         out = []
         for dotted, alias in s.names:
+            self._imports.append(dotted)
             for part in dotted.split("."):
                 self.check_name(part, s.loc)
             bind = alias or dotted.split(".")[0]
@@ -173,6 +187,7 @@ class _Compiler(ExpressionCompiler):
         return out
 
     def s_FromImport(self, s: na.FromImport):
+        self._imports.append(s.module)
         for part in s.module.split("."):
             self.check_name(part, s.loc)
         mod = self.tmp("mod")
@@ -439,7 +454,7 @@ def compile_program(source: str, filename: str = "<string>", *, steps: bool = Fa
         compiler = _Compiler(filename, steps=steps)
         module, top = compiler.program(tree)
         code = compile(module, filename, "exec", dont_inherit=True)
-        return CompiledProgram(code, filename, source, top, steps, compiler.store_sites)
+        return CompiledProgram(code, filename, source, top, steps, compiler.store_sites, compiler.refs())
 
     return _cached(("prog", digest, filename, steps), build)
 
@@ -458,9 +473,11 @@ def compile_expression_code(
 
     def build() -> CompiledExpression:
         tree = parse_expression(source, filename, line, col)
-        module = _Compiler(
+        compiler = _Compiler(
             filename, expression_mode=True, mapping_attrs=mapping_attrs, internal_names=internal_names
-        ).expression(tree)
-        return CompiledExpression(compile(module, filename, "exec", dont_inherit=True), source, filename)
+        )
+        module = compiler.expression(tree)
+        code = compile(module, filename, "exec", dont_inherit=True)
+        return CompiledExpression(code, source, filename, compiler.refs(), is_bounded(tree))
 
     return _cached(key, build)
