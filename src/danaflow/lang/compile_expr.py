@@ -20,15 +20,15 @@ from .policy import ALLOWED_DUNDER_ATTRS, BLOCKED_ATTRIBUTES, GUARDED_ATTRIBUTES
 from .resolve import resolve_free_names
 
 __all__ = [
-    "EMPTY_REFS",
-    "ProgramRefs",
-    "is_bounded",
     "ALLOWED_DUNDER_ATTRS",
     "BINOPS",
     "BLOCKED_ATTRIBUTES",
     "DESIRED_TYPE_KEY",
+    "EMPTY_REFS",
     "GUARDED_ATTRIBUTES",
     "ExpressionCompiler",
+    "ProgramRefs",
+    "is_bounded",
     "is_internal",
 ]
 
