@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "AIModelNode": "danaflow.flow.nodes.ai_model",
     "AIModelNodeSettings": "danaflow.flow.nodes.ai_model",
     "AgentDefinition": "danaflow.flow.definition",
+    "AgentExecutionContext": "danaflow.context.kinds",
     "AgentRunner": "danaflow.flow.runner",
     "AgentState": "danaflow.context.state",
     "ChainOfThoughtStrategy": "danaflow.planning.strategies",
@@ -35,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "FileOperationNode": "danaflow.flow.nodes.file_operation",
     "FileOperationNodeSettings": "danaflow.flow.nodes.file_operation",
     "FlowDefinition": "danaflow.flow.definition",
+    "FlowExecutionContext": "danaflow.context.kinds",
     "FlowRunner": "danaflow.flow.runner",
     "FolderAnalyzerNode": "danaflow.flow.nodes.folder_analyzer",
     "FolderAnalyzerSettings": "danaflow.flow.nodes.folder_analyzer",
@@ -42,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "InMemoryRun": "danaflow.flow.hooks",
     "IsolatedExecution": "danaflow.runs.isolation",
     "LLMResource": "danaflow.llm.resource",
+    "NodeExecutionContext": "danaflow.context.kinds",
     "NodeExecutionResult": "danaflow.context.result",
     "NodeOutcome": "danaflow.context.result",
     "ObjectTemplate": "danaflow.template.engine",
@@ -56,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "RunContext": "danaflow.runs.context",
     "SandboxContext": "danaflow.lang.sandbox",
     "StepResult": "danaflow.planning.result",
+    "SubagentExecutionContext": "danaflow.context.kinds",
+    "SubflowExecutionContext": "danaflow.context.kinds",
     "TemplateEngine": "danaflow.template.engine",
     "ToolResource": "danaflow.context.resources",
     "WorldState": "danaflow.context.state",
@@ -69,6 +74,7 @@ __all__ = [
     "AIModelNode",
     "AIModelNodeSettings",
     "AgentDefinition",
+    "AgentExecutionContext",
     "AgentRunner",
     "AgentState",
     "ChainOfThoughtStrategy",
@@ -87,6 +93,7 @@ __all__ = [
     "FileOperationNode",
     "FileOperationNodeSettings",
     "FlowDefinition",
+    "FlowExecutionContext",
     "FlowRunner",
     "FolderAnalyzerNode",
     "FolderAnalyzerSettings",
@@ -94,6 +101,7 @@ __all__ = [
     "InMemoryRun",
     "IsolatedExecution",
     "LLMResource",
+    "NodeExecutionContext",
     "NodeExecutionResult",
     "NodeOutcome",
     "ObjectTemplate",
@@ -108,6 +116,8 @@ __all__ = [
     "RunContext",
     "SandboxContext",
     "StepResult",
+    "SubagentExecutionContext",
+    "SubflowExecutionContext",
     "TemplateEngine",
     "ToolResource",
     "WorldState",
@@ -134,6 +144,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from danaflow.api import run
     from danaflow.context.context import ExecutionContext
+    from danaflow.context.kinds import (
+        AgentExecutionContext,
+        FlowExecutionContext,
+        NodeExecutionContext,
+        SubagentExecutionContext,
+        SubflowExecutionContext,
+    )
     from danaflow.context.resources import DatabaseResource, ToolResource
     from danaflow.context.result import NodeExecutionResult, NodeOutcome
     from danaflow.context.state import AgentState, ExecutionState, WorldState

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from .context import ExecutionContext
+from .kinds import (
+    AgentExecutionContext,
+    FlowExecutionContext,
+    NodeExecutionContext,
+    SubagentExecutionContext,
+    SubflowExecutionContext,
+)
 from .resources import DatabaseResource, Resource, ToolResource
 from .result import ErrorInfo, NodeExecutionResult, NodeOutcome, Usage
 from .state import AgentState, ExecutionState, StateView, WorldState
 from .status import ExecutableTypeEnum, ExecutionStatusEnum
 
 __all__ = [
+    "AgentExecutionContext",
     "AgentState",
     "DatabaseResource",
     "ErrorInfo",
@@ -16,10 +24,14 @@ __all__ = [
     "ExecutionContext",
     "ExecutionState",
     "ExecutionStatusEnum",
+    "FlowExecutionContext",
+    "NodeExecutionContext",
     "NodeExecutionResult",
     "NodeOutcome",
     "Resource",
     "StateView",
+    "SubagentExecutionContext",
+    "SubflowExecutionContext",
     "ToolResource",
     "Usage",
     "WorldState",

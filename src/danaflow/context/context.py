@@ -6,13 +6,17 @@ scopes (a SandboxContext whose ``private:`` belongs to the nearest agent and who
 ``system:`` are shared per run), its children's results, and the lookups templates need
 (component variables and ``$hier{}`` paths). It has no event loop, writes nothing to a store and
 opens no spans: the runner and the run do that.
+
+The seed's typed contexts (``FlowExecutionContext``, ``NodeExecutionContext``, ... in kinds.py)
+are this class with the kind fixed: ``ExecutionContext(kind, ...)`` builds the subclass registered
+for that kind, so every context, however it was made, has the type its kind names.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from danaflow.errors import ComponentError
 from danaflow.lang.sandbox import SandboxContext, ScopeDict
@@ -25,14 +29,45 @@ __all__ = ["ExecutionContext"]
 
 _MISSING: Any = object()
 
+_BY_KIND: dict[tuple[ExecutableTypeEnum, bool], type[ExecutionContext]] = {}
+"""The typed context class for (kind, has a parent); filled by the subclasses in kinds.py."""
 
-class ExecutionContext:
+
+class _ContextType(type):
+    """Makes ``ExecutionContext(kind, ...)`` return the typed context registered for that kind
+    (an agent with a parent is a subagent). Calls on a subclass construct that subclass."""
+
+    def __call__(cls, *args: Any, **kw: Any) -> Any:
+        if cls is not ExecutionContext:
+            return super().__call__(*args, **kw)
+        kind = args[0] if args else kw.get("executable_type", ExecutableTypeEnum.agent)
+        parent = args[3] if len(args) > 3 else kw.get("parent")
+        target = _BY_KIND.get((ExecutableTypeEnum(kind), parent is not None), ExecutionContext)
+        obj = target.__new__(target)
+        ExecutionContext.__init__(obj, *args, **kw)
+        return obj
+
+
+class ExecutionContext(metaclass=_ContextType):
     """The state, results and scopes of one component execution.
 
     ``run_context`` is whatever the run hands down (a ``RunContext`` or the runner's in-memory
     hooks); the context only reads ``public_state``, ``system_state``, ``llm``, ``resources`` and
-    ``allow_python_templates`` from it, each optional.
+    ``allow_python_templates`` from it, each optional. A context made with a ``parent`` is one of
+    that parent's ``children``.
     """
+
+    kind: ClassVar[ExecutableTypeEnum | None] = None
+    """For the typed subclasses: the kind they stand for."""
+    nested: ClassVar[bool | None] = None
+    """For the typed subclasses: whether they stand for the kind with a parent (True), without
+    one (False) or both (None)."""
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.kind is not None:
+            for nested in (False, True) if cls.nested is None else (cls.nested,):
+                _BY_KIND[(cls.kind, nested)] = cls
 
     __slots__ = (
         "__weakref__",
@@ -95,6 +130,8 @@ class ExecutionContext:
         self._resources: dict[str, Any] | None = None
         self._strategies: dict[str, Any] | None = None
         self.path = f"{parent.path}.{component_id}" if parent is not None else component_id
+        if parent is not None:
+            parent.children[component_id] = self  # a rerun replaces the old one
         self._sandbox: SandboxContext | None = sandbox
         if parent is None or sandbox is not None or agent_state is not None:
             self._sandbox = self._make_sandbox(sandbox, agent_state, world_state, execution_state)
@@ -175,11 +212,9 @@ class ExecutionContext:
         variables: Mapping[str, Any] | None = None,
     ) -> ExecutionContext:
         """Makes (and registers) the context of a child component; a rerun replaces the old one."""
-        child = ExecutionContext(
+        return ExecutionContext(
             executable_type, component_id, component_definition, self, self.run_context, variables=variables
         )
-        self.children[component_id] = child
-        return child
 
     def set_result(self, component_id: str, result: NodeExecutionResult) -> None:
         """Stores a child's result."""
@@ -445,7 +480,7 @@ class ExecutionContext:
 
     def __repr__(self) -> str:
         return (
-            f"ExecutionContext({self.executable_type.value} {self.path!r}, "
+            f"{type(self).__name__}({self.executable_type.value} {self.path!r}, "
             f"status={self.execution_status.value}, results={len(self.execution_results)})"
         )
 

@@ -193,6 +193,17 @@ class _Composite:
                 yield f"{path}.*"
                 yield from el.body.component_paths(f"{path}.*")
 
+    async def execute(self, context: Any) -> Any:
+        """Runs this definition in a context the caller made (seed 001):
+        ``await flow.execute(FlowExecutionContext(component_id=..., run_context=...))``; returns
+        the NodeExecutionResult. See ``danaflow.flow.execute.execute_in``.
+        """
+        # The scheduler imports this module, so it is reached at call time; FlowRunner is the
+        # other entry point and needs no definition method.
+        from .execute import execute_in
+
+        return await execute_in(self, context)
+
     def validate(self, known_ids: Iterable[str] = ()) -> None:
         """Checks the whole tree; raises FlowDefinitionError for the first problem (naming its
         path) and says how many more there are. ``known_ids`` are ids outside this tree that
