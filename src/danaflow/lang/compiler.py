@@ -30,6 +30,7 @@ from .compile_expr import (
 )
 from .parser import parse, parse_expression
 from .resolve import bound_names, resolve_free_names
+from .syntax_errors import front_end
 
 __all__ = [
     "BLOCKED_ATTRIBUTES",
@@ -450,11 +451,14 @@ def compile_program(source: str, filename: str = "<string>", *, steps: bool = Fa
     digest = hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
 
     def build() -> CompiledProgram:
-        tree = parse(source, filename)
-        compiler = _Compiler(filename, steps=steps)
-        module, top = compiler.program(tree)
-        code = compile(module, filename, "exec", dont_inherit=True)
-        return CompiledProgram(code, filename, source, top, steps, compiler.store_sites, compiler.refs())
+        def work() -> CompiledProgram:
+            tree = parse(source, filename)
+            compiler = _Compiler(filename, steps=steps)
+            module, top = compiler.program(tree)
+            code = compile(module, filename, "exec", dont_inherit=True)
+            return CompiledProgram(code, filename, source, top, steps, compiler.store_sites, compiler.refs())
+
+        return front_end(work, filename, source)  # only DanaflowErrors leave the front end
 
     return _cached(("prog", digest, filename, steps), build)
 
@@ -472,12 +476,15 @@ def compile_expression_code(
     key = ("expr", source, filename, line, col, mapping_attrs, internal_names)
 
     def build() -> CompiledExpression:
-        tree = parse_expression(source, filename, line, col)
-        compiler = _Compiler(
-            filename, expression_mode=True, mapping_attrs=mapping_attrs, internal_names=internal_names
-        )
-        module = compiler.expression(tree)
-        code = compile(module, filename, "exec", dont_inherit=True)
-        return CompiledExpression(code, source, filename, compiler.refs(), is_bounded(tree))
+        def work() -> CompiledExpression:
+            tree = parse_expression(source, filename, line, col)
+            compiler = _Compiler(
+                filename, expression_mode=True, mapping_attrs=mapping_attrs, internal_names=internal_names
+            )
+            module = compiler.expression(tree)
+            code = compile(module, filename, "exec", dont_inherit=True)
+            return CompiledExpression(code, source, filename, compiler.refs(), is_bounded(tree))
+
+        return front_end(work, filename)
 
     return _cached(key, build)

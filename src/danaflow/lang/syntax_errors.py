@@ -1,18 +1,24 @@
 """Turns Lark's parse errors into DanaSyntaxError: "got X, want Y" at file:line:col.
 
 Kept apart from the parser because it is about wording: which terminals to name, and how to fold
-the dozen tokens that can start an expression into the single word "expression".
+the dozen tokens that can start an expression into the single word "expression". The text-level
+refusals that come before parsing live here too: bytes that are not UTF-8 and NUL characters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from danaflow.errors import DanaSyntaxError, Location
+from danaflow.errors import DanaflowError, DanaSyntaxError, Location
 
-__all__ = ["syntax_error"]
+from .nesting import call_with_deep_stack
+
+__all__ = ["decode_source", "front_end", "refuse_nul", "syntax_error", "text_lines"]
+
+T = TypeVar("T")
 
 _FRIENDLY = {
     "_NEWLINE": "newline",
@@ -87,7 +93,9 @@ def syntax_error(
     col_offset: int = 0,
 ) -> DanaSyntaxError:
     """Converts Lark's error into ours; (line_offset, col_offset) place ``text`` in its file."""
-    local_lines = text.splitlines()
+    local_lines = text_lines(text)
+    if local_lines and not local_lines[-1] and len(local_lines) > 1:
+        local_lines.pop()
     line = getattr(err, "line", 0) or 0
     col = getattr(err, "column", 0) or 0
     at_end = False
@@ -122,3 +130,90 @@ def syntax_error(
     line += line_offset
     source_line = source_lines[line - 1] if 0 < line <= len(source_lines) else None
     return DanaSyntaxError(msg, location=Location(filename, line, col, source_line))
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of ``text`` as Lark numbers them: split at "\\n" only (``str.splitlines`` also
+    splits at form feeds and other separators, which would shift every later line)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def refuse_nul(
+    text: str, filename: str, source_lines: list[str], line_offset: int = 0, col_offset: int = 0
+) -> None:
+    """Raises DanaSyntaxError at the first NUL character of ``text`` (Python refuses them too)."""
+    index = text.find("\0")
+    if index < 0:
+        return
+    line, col = _position(text, index)
+    if line == 1:
+        col += col_offset
+    line += line_offset
+    source_line = source_lines[line - 1] if 0 < line <= len(source_lines) else None
+    if source_line is not None:
+        source_line = source_line.replace("\0", " ")
+    raise DanaSyntaxError(
+        "got a NUL character (\\x00), want program text", location=Location(filename, line, col, source_line)
+    )
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """Decodes a .na file's bytes as UTF-8 (a leading BOM is dropped); bytes that are not UTF-8
+    are a DanaSyntaxError at the line and column of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8-sig")
+        line, col = _position(good, len(good))
+        bad = data[exc.start : exc.end].hex(" ")
+        rest = data[exc.start :].split(b"\n", 1)[0].decode("utf-8", "replace")
+        source_line = good[good.rfind("\n") + 1 :] + rest
+        raise DanaSyntaxError(
+            f"got bytes that are not UTF-8 (0x{bad}: {exc.reason}), want UTF-8 text",
+            location=Location(filename, line, col, source_line),
+        ) from None
+
+
+# CPython's compile() refusals that Dana source can reach, reworded as "got X, want Y".
+_PYTHON_MESSAGES = {
+    "too many statically nested blocks": (
+        "too many nested loops, try and with blocks: got more than 20, want at most 20"
+    ),
+    "multiple starred expressions in assignment": (
+        "got more than one starred target in an assignment, want at most one"
+    ),
+}
+
+
+def front_end(fn: Callable[[], T], filename: str, source: str = "") -> T:
+    """Runs a parse-and-compile step so that only DanaflowErrors come out of it.
+
+    A RecursionError runs the step again with a deep stack (``nesting.call_with_deep_stack``);
+    a SyntaxError from CPython's ``compile()`` keeps its position (the compiler copies Dana lines
+    and columns onto the Python tree); a ValueError or MemoryError is reported at the file.
+    """
+    try:
+        try:
+            return fn()
+        except RecursionError:
+            return call_with_deep_stack(fn)
+    except DanaflowError:
+        raise
+    except SyntaxError as exc:
+        message = _PYTHON_MESSAGES.get(exc.msg, f"cannot compile: {exc.msg}")
+        line, col = exc.lineno or 0, exc.offset or 0
+        lines = text_lines(source)
+        text = lines[line - 1] if 0 < line <= len(lines) else None
+        raise DanaSyntaxError(message, location=Location(filename, line, col, text)) from None
+    except MemoryError:
+        raise DanaSyntaxError(
+            "program too large to compile: got out of memory, want a smaller program",
+            location=Location(filename, 1, 1),
+        ) from None
+    except ValueError as exc:
+        raise DanaSyntaxError(f"cannot compile: {exc}", location=Location(filename, 1, 1)) from None
