@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "runs": {"errors", "lang", "llm", "template", "context", "flow", "observability"},
     "planning": {"errors", "lang", "llm", "template", "context", "flow", "runs", "observability"},
     "testing": {"errors", "lang", "llm", "observability"},
+    "ui": {"errors", "lang", "llm", "template", "context", "flow", "runs", "observability"},
 }
 TOP = {"api", "cli", "launcher", "repl", "__init__"}  # the top of the stack may import anything
 

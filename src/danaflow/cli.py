@@ -91,6 +91,35 @@ def repl_command(
     repl.loop()
 
 
+@app.command("ui")
+def ui_command(
+    run_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-root", metavar="DIR", help="Where runs are stored (default $DANAFLOW_RUN_ROOT or ./runs)."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", metavar="URL", help="A run store URL instead of DIR/danaflow.db.")
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; anything but loopback requires the printed token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 7860,
+    open_: Annotated[bool, typer.Option("--open", help="Open the viewer in a browser.")] = False,
+    no_import: Annotated[
+        bool, typer.Option("--no-import", help="Never import run targets (graphs lose their edges).")
+    ] = False,
+) -> None:
+    """Browse runs in a web browser: graphs, components, traces; answer inputs and resume."""
+    from danaflow.ui.serve import serve
+
+    code = serve(
+        run_root=run_root, store=store, host=host, port=port, open_browser=open_, load_targets=not no_import
+    )
+    raise typer.Exit(code)
+
+
 def _mount_run_commands() -> None:
     from danaflow.runs.cli_commands import resume_command, runs_app
 
