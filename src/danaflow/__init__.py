@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "AIModelCallConfig": "danaflow.flow.nodes.ai_model",
     "AIModelNode": "danaflow.flow.nodes.ai_model",
+    "AIModelNodeInput": "danaflow.flow.nodes.ai_model",
     "AIModelNodeSettings": "danaflow.flow.nodes.ai_model",
     "AgentDefinition": "danaflow.flow.definition",
     "AgentExecutionContext": "danaflow.context.kinds",
@@ -46,7 +47,9 @@ _EXPORTS: dict[str, str] = {
     "LLMResource": "danaflow.llm.resource",
     "NodeExecutionContext": "danaflow.context.kinds",
     "NodeExecutionResult": "danaflow.context.result",
+    "NodeInput": "danaflow.context.result",
     "NodeOutcome": "danaflow.context.result",
+    "NodeOutput": "danaflow.context.result",
     "ObjectTemplate": "danaflow.template.engine",
     "ObservabilitySettings": "danaflow.observability.settings",
     "Plan": "danaflow.planning.plan",
@@ -72,6 +75,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AIModelCallConfig",
     "AIModelNode",
+    "AIModelNodeInput",
     "AIModelNodeSettings",
     "AgentDefinition",
     "AgentExecutionContext",
@@ -103,7 +107,9 @@ __all__ = [
     "LLMResource",
     "NodeExecutionContext",
     "NodeExecutionResult",
+    "NodeInput",
     "NodeOutcome",
+    "NodeOutput",
     "ObjectTemplate",
     "ObservabilitySettings",
     "Plan",
@@ -152,14 +158,19 @@ if TYPE_CHECKING:  # pragma: no cover
         SubflowExecutionContext,
     )
     from danaflow.context.resources import DatabaseResource, ToolResource
-    from danaflow.context.result import NodeExecutionResult, NodeOutcome
+    from danaflow.context.result import NodeExecutionResult, NodeInput, NodeOutcome, NodeOutput
     from danaflow.context.state import AgentState, ExecutionState, WorldState
     from danaflow.context.status import ExecutableTypeEnum, ExecutionStatusEnum
     from danaflow.errors import DanaflowError
     from danaflow.flow.definition import AgentDefinition, FlowDefinition
     from danaflow.flow.events import EventBus
     from danaflow.flow.hooks import InMemoryRun
-    from danaflow.flow.nodes.ai_model import AIModelCallConfig, AIModelNode, AIModelNodeSettings
+    from danaflow.flow.nodes.ai_model import (
+        AIModelCallConfig,
+        AIModelNode,
+        AIModelNodeInput,
+        AIModelNodeSettings,
+    )
     from danaflow.flow.nodes.command import CommandNode, CommandNodeSettings
     from danaflow.flow.nodes.dana import DanaNode
     from danaflow.flow.nodes.file_operation import FileOperationNode, FileOperationNodeSettings

@@ -11,7 +11,7 @@ from .kinds import (
     SubflowExecutionContext,
 )
 from .resources import DatabaseResource, Resource, ToolResource
-from .result import ErrorInfo, NodeExecutionResult, NodeOutcome, Usage
+from .result import ErrorInfo, NodeExecutionResult, NodeInput, NodeOutcome, NodeOutput, Usage
 from .state import AgentState, ExecutionState, StateView, WorldState
 from .status import ExecutableTypeEnum, ExecutionStatusEnum
 
@@ -27,7 +27,9 @@ __all__ = [
     "FlowExecutionContext",
     "NodeExecutionContext",
     "NodeExecutionResult",
+    "NodeInput",
     "NodeOutcome",
+    "NodeOutput",
     "Resource",
     "StateView",
     "SubagentExecutionContext",

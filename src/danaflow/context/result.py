@@ -1,4 +1,5 @@
-"""NodeExecutionResult: the record one component execution leaves behind.
+"""NodeExecutionResult: the record one component execution leaves behind, and the named parts of
+it (seed 004's NodeInput, NodeOutput and NodeOutcome).
 
 It is a pydantic model because the runs layer stores it as JSON (``model_dump(mode="json")``) and
 reads it back for resume (``model_validate``). It lives in context/ because an ExecutionContext holds
@@ -13,13 +14,53 @@ import traceback
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny
 
 from danaflow.errors import DanaflowError
 
 from .status import ExecutableTypeEnum, ExecutionStatusEnum
 
-__all__ = ["ErrorInfo", "NodeExecutionResult", "NodeOutcome", "Usage"]
+__all__ = ["ErrorInfo", "NodeExecutionResult", "NodeInput", "NodeOutcome", "NodeOutput", "Usage"]
+
+
+class NodeInput(BaseModel):
+    """What a ``node_input_required`` handler (or a resume) hands a node that asked for input.
+
+    ``variables`` feed the node's templates (``$var{name}``); node types subclass it for their
+    own fields (``AIModelNodeInput(prompt_variables=...)``). Extra fields are kept, so a handler
+    can pass anything a custom node reads from ``ctx.node_input``.
+    """
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    variables: dict[str, Any] = Field(default_factory=dict)
+    """Template variables for the node's templates; they win over component variables."""
+
+    def template_variables(self) -> dict[str, Any]:
+        """The variables the node's templates see."""
+        return dict(self.variables)
+
+
+class NodeOutput(BaseModel):
+    """A node's raw output by name (an LLM answer's ``text`` and ``model``, ...), kept beside the
+    outcome for inspection. Fields are the node type's; ``get`` reads them like a mapping, which
+    is also how the output reads back after a JSON round trip (resume), as a plain dict.
+    """
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Reads a field by name, like ``dict.get``."""
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        return (self.model_extra or {}).get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        missing = object()
+        value = self.get(key, missing)
+        if value is missing:
+            raise KeyError(key)
+        return value
 
 
 class NodeOutcome(BaseModel):
@@ -98,9 +139,11 @@ class NodeExecutionResult(BaseModel):
     """For nodes, the node type (``ai_model``, ``command``, ...)."""
     execution_status: ExecutionStatusEnum = ExecutionStatusEnum.pending
     input: Any = None
-    """The input the node ran with (from a ``node_input_required`` handler or a resume)."""
+    """The input the node ran with: a NodeInput (or mapping) from a ``node_input_required``
+    handler or a resume, or what the node type records (an AIModelNode's rendered prompt)."""
     output: Any = None
-    """The raw output of the node (an LLM response, the list of command results, ...)."""
+    """The raw output of the node: a NodeOutput, or the node type's own value (the list of
+    command results, ...)."""
     outcome: SerializeAsAny[NodeOutcome] | None = None
     error: ErrorInfo | None = None
     usage: Usage | None = None

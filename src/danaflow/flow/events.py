@@ -55,7 +55,10 @@ class Event:
     result: NodeExecutionResult | None = None
     """Set on *_completed, *_failed and run_completed."""
     input: Any = None
+    """For ``node_input_required``: the handler's answer, a NodeInput (``AIModelNodeInput(
+    prompt_variables={...})`` for an AIModelNode) or a mapping of template variables."""
     handled: bool = False
+    """For ``node_input_required``: set True with ``input``; unhandled, the node waits."""
     payload: dict[str, Any] = field(default_factory=dict)
     timestamp: float = field(default_factory=time.time)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from danaflow.context import ExecutionStatusEnum as S
+from danaflow.context import NodeInput, NodeOutput
 from danaflow.flow import (
     AIModelCallConfig,
     AIModelNode,
@@ -14,6 +15,8 @@ from danaflow.flow import (
     InMemoryRun,
     PythonNode,
 )
+from danaflow.flow.nodes import AIModelNodeInput
+from danaflow.runs import RunContext
 from danaflow.template import Prompt
 
 
@@ -115,3 +118,72 @@ async def test_provider_failure_fails_the_node(fake_llm):
     result = await FlowRunner(flow).run()
     assert result.execution_status is S.failed
     assert result.get_result("ask").error.path == "f.ask"
+
+
+def _asking_flow() -> FlowDefinition:
+    return FlowDefinition("f").node(
+        "ai_processor",
+        AIModelNode(
+            AIModelNodeSettings(
+                prompt=Prompt.with_dad_text(text="Answer: $var{query}"),
+                system_instructions=["Speak as $var{persona}."],
+            ),
+            input_required=True,
+        ),
+    )
+
+
+async def test_seed004_input_handler_feeds_the_prompt_variables(fake_llm, tmp_path):
+    fake_llm.reply("answered")
+    run_context = RunContext(
+        root_component_id="f", project_root=tmp_path, run_root=tmp_path / "runs", llm=fake_llm.resource()
+    )
+    run_context.setup_run(run_id_prefix="test")
+
+    async def handle_input_required(event):
+        if event.node_id == "ai_processor":
+            event.input = AIModelNodeInput(
+                prompt_variables={"query": "user input"}, instruction_variables={"persona": "a pirate"}
+            )
+            event.handled = True
+
+    run_context.register_node_input_handler(handle_input_required)
+    try:
+        result = await FlowRunner(_asking_flow(), run_context).run()
+    finally:
+        run_context.close()
+    node = result.get_result("ai_processor")
+    assert node.execution_status is S.completed, node.error
+    assert fake_llm.requests[-1].prompt == "Answer: user input"
+    assert fake_llm.requests[-1].system == "Speak as a pirate."
+    assert isinstance(node.output, NodeOutput) and node.output["text"] == "answered"
+    assert node.output.get("model") == node.outcome.model
+
+
+async def test_an_input_in_json_form_still_reads_as_an_ai_model_input(fake_llm):
+    fake_llm.reply("ok")
+    stored = AIModelNodeInput(prompt_variables={"query": "q"}, variables={"persona": "terse"}).model_dump(
+        mode="json"
+    )
+    run = InMemoryRun(llm=fake_llm.resource(), inputs={"f.ai_processor": stored})
+    result = await FlowRunner(_asking_flow(), run).run()
+    assert result.get_result("ai_processor").ok
+    assert (fake_llm.requests[-1].prompt, fake_llm.requests[-1].system) == ("Answer: q", "Speak as terse.")
+
+
+async def test_a_plain_node_input_gives_its_variables_to_prompt_and_instructions(fake_llm):
+    fake_llm.reply("ok")
+    run = InMemoryRun(llm=fake_llm.resource())
+
+    def answer(event):
+        event.input, event.handled = NodeInput(variables={"query": "v", "persona": "calm"}), True
+
+    run.register_node_input_handler(answer)
+    result = await FlowRunner(_asking_flow(), run).run()
+    assert result.get_result("ai_processor").ok
+    assert (fake_llm.requests[-1].prompt, fake_llm.requests[-1].system) == ("Answer: v", "Speak as calm.")
+
+
+async def test_an_unanswered_input_request_waits():
+    result = await FlowRunner(_asking_flow(), InMemoryRun()).run()
+    assert result.execution_status is S.waiting_input

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .ai_model import AIModelCallConfig, AIModelNode, AIModelNodeSettings
+from .ai_model import AIModelCallConfig, AIModelNode, AIModelNodeInput, AIModelNodeSettings
 from .base import Node, NodeFailedError
 from .command import CommandNode, CommandNodeSettings, CommandResult
 from .dana import DanaNode
@@ -13,6 +13,7 @@ from .python import PythonNode
 __all__ = [
     "AIModelCallConfig",
     "AIModelNode",
+    "AIModelNodeInput",
     "AIModelNodeSettings",
     "CommandNode",
     "CommandNodeSettings",

@@ -4,7 +4,8 @@ With ``AIModelCallConfig(structured_output=T)`` the answer is validated to ``T``
 (schema, re-ask on failure) and lands in ``outcome.structured``; otherwise the answer text lands in
 ``outcome.text``. Token usage is collected per node even when several nodes share one
 LLMResource concurrently: the resource's ``on_call`` records are routed by a context variable,
-which asyncio keeps per task.
+which asyncio keeps per task. A node made with ``input_required=True`` takes an
+``AIModelNodeInput`` (seed 004) whose ``prompt_variables`` fill the prompt template.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from danaflow.context.result import NodeExecutionResult, NodeOutcome, Usage
+from danaflow.context.result import NodeExecutionResult, NodeInput, NodeOutcome, NodeOutput, Usage
 from danaflow.template.engine import TemplateEngine, to_text
 from danaflow.template.prompt import Prompt
 
@@ -28,7 +29,24 @@ from .base import Node
 if TYPE_CHECKING:
     from danaflow.context.context import ExecutionContext
 
-__all__ = ["AIModelCallConfig", "AIModelNode", "AIModelNodeSettings"]
+__all__ = ["AIModelCallConfig", "AIModelNode", "AIModelNodeInput", "AIModelNodeSettings"]
+
+_INPUT_KEYS = frozenset({"variables", "prompt_variables", "instruction_variables"})
+
+
+class AIModelNodeInput(NodeInput):
+    """The input of an AIModelNode: ``event.input = AIModelNodeInput(prompt_variables={...})``."""
+
+    prompt_variables: dict[str, Any] = Field(default_factory=dict)
+    """Variables for the prompt template (``$var{query}``); they win over ``variables``."""
+    instruction_variables: dict[str, Any] = Field(default_factory=dict)
+    """Extra variables for the system instructions (which also see the prompt's)."""
+
+    def template_variables(self) -> dict[str, Any]:
+        return {**self.variables, **self.prompt_variables}
+
+    def instruction_template_variables(self) -> dict[str, Any]:
+        return {**self.template_variables(), **self.instruction_variables}
 
 
 class AIModelCallConfig(BaseModel):
@@ -74,10 +92,10 @@ class AIModelNode(Node):
 
     async def execute(self, ctx: ExecutionContext) -> NodeExecutionResult:
         s = self.settings
-        variables = input_variables(ctx.node_input)
+        variables, system_variables = _input_variables(ctx.node_input)
         prompt = _prompt(s.prompt).render(ctx, variables, name=f"{ctx.path}.prompt")
         system_parts = [
-            TemplateEngine.render_text(t, variables, ctx, name=f"{ctx.path}.system_instructions")
+            TemplateEngine.render_text(t, system_variables, ctx, name=f"{ctx.path}.system_instructions")
             for t in _system_list(s.system_instructions)
         ]
         options: dict[str, Any] = {}
@@ -116,7 +134,7 @@ class AIModelNode(Node):
         )
         return self.make_result(
             outcome,
-            output={"text": text, "model": model},
+            output=NodeOutput(text=text, model=model),
             usage=usage,
             input={"prompt": prompt, **({"system": options["system"]} if "system" in options else {})},
         )
@@ -160,6 +178,22 @@ async def _ask(llm: Any, prompt: str, desired: Any, options: dict[str, Any]) -> 
         return value, json.dumps(value, default=to_text)
     except (TypeError, ValueError):
         return value, to_text(value)
+
+
+def _input_variables(node_input: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(prompt variables, system-instruction variables) from the node's input.
+
+    A mapping with only AIModelNodeInput's keys is one in JSON form (a resumed run's input).
+    """
+    if isinstance(node_input, dict) and node_input and set(node_input) <= _INPUT_KEYS:
+        node_input = AIModelNodeInput.model_validate(node_input)
+    if isinstance(node_input, AIModelNodeInput):
+        return node_input.template_variables(), node_input.instruction_template_variables()
+    if isinstance(node_input, NodeInput):
+        variables = node_input.template_variables()
+    else:
+        variables = input_variables(node_input)
+    return variables, variables
 
 
 def _prompt(p: Prompt | str) -> Prompt:
