@@ -8,6 +8,7 @@ from danaflow.context import (
     AgentState,
     ExecutableTypeEnum,
     ExecutionContext,
+    ExecutionState,
     ExecutionStatusEnum,
     NodeExecutionResult,
     NodeOutcome,
@@ -15,6 +16,8 @@ from danaflow.context import (
 )
 from danaflow.errors import ComponentError
 from danaflow.flow.hooks import InMemoryRun
+from danaflow.lang.api import run
+from danaflow.planning import Plan, PlanStep
 
 
 def _tree() -> tuple[ExecutionContext, ExecutionContext, ExecutionContext, ExecutionContext]:
@@ -143,3 +146,32 @@ def test_planning_constructor_shape():
     assert ctx.planning_llm is llm and ctx.llm is llm
     assert ctx.sandbox.reasoner is llm
     assert ctx.execution_state is ctx.sandbox.system
+
+
+def test_global_context_reads_as_read_only_system_keys_from_dana():
+    ctx = ExecutionContext(
+        execution_state=ExecutionState(status="idle"), global_context={"version": "1.0", "_own": 1, "a b": 2}
+    )
+    read = run('print(system:version + " " + system:status)', ctx.sandbox, print_sink=lambda s: None)
+    assert read.error is None and read.output == "1.0 idle\n"
+    write = run('system:version = "2.0"', ctx.sandbox)
+    assert "system:version" in str(write.error) and "read-only" in str(write.error)
+    assert ctx.execution_state["version"] == "1.0"
+    assert run('system:status = "busy"', ctx.sandbox).error is None  # the state's own keys stay writable
+    assert "_own" not in ctx.execution_state and "a b" not in ctx.execution_state  # not Dana names
+    assert ctx.get_context_variable("_own") == 1
+
+
+def test_a_plan_program_step_sees_global_context_read_only():
+    ctx = ExecutionContext(execution_state=ExecutionState(), global_context={"version": "1.0"})
+    plan = Plan(name="p", description="d", objective="o")
+    plan.add_step(PlanStep(name="read", description="d", program="print(system:version)"))
+    plan.add_step(PlanStep(name="write", description="d", program='system:version = "3"'))
+    result = ctx.execute_plan(plan, run_context=InMemoryRun())
+    assert result["read"].text == "1.0\n"
+    assert result.failed_step == "write" and "read-only" in str(result.error)
+
+
+def test_a_global_key_that_the_execution_state_holds_is_an_error():
+    with pytest.raises(ComponentError, match=r"global_context keys status are already in execution_state"):
+        ExecutionContext(execution_state=ExecutionState(status="x"), global_context={"status": "y"})

@@ -135,6 +135,8 @@ class ExecutionContext(metaclass=_ContextType):
         self._sandbox: SandboxContext | None = sandbox
         if parent is None or sandbox is not None or agent_state is not None:
             self._sandbox = self._make_sandbox(sandbox, agent_state, world_state, execution_state)
+        if parent is None and self.global_context:
+            self._expose_global_context()
 
     @property
     def context_id(self) -> uuid.UUID:
@@ -169,8 +171,37 @@ class ExecutionContext(metaclass=_ContextType):
                 sandbox.reasoner = reasoner
         if isinstance(sandbox.private, StateView):
             object.__setattr__(sandbox.private, "_lock", sandbox.lock)
+        if isinstance(sandbox.system, ExecutionState):
+            # The read-only keys travel with the scope: a runner's sandbox over the same
+            # execution state (a plan's run) enforces them too.
+            sandbox.system.reserved_keys.update(sandbox.reserved_system_keys)
+            sandbox.reserved_system_keys = sandbox.system.reserved_keys
         sandbox.resources = _ResourceLookup(self)
         return sandbox
+
+    def _expose_global_context(self) -> None:
+        """Mirrors the root's ``global_context`` into ``system:`` as read-only keys (seed 000's
+        ``global_context={"version": "1.0"}`` reads as ``system:version`` in Dana).
+
+        Keys that are not Dana names (not identifiers, or starting with ``_``, the runtime's) stay
+        Python-only; a key the execution state already holds is a ComponentError, since one of
+        the two would silently hide the other.
+        """
+        system = self.sandbox.system
+        clashes = sorted(k for k in self.global_context if isinstance(k, str) and k in system)
+        if clashes:
+            raise ComponentError(
+                f"global_context keys {', '.join(clashes)} are already in execution_state (system:): "
+                "want each name in one of them",
+                path=self.path,
+            )
+        exposed = {
+            k: v
+            for k, v in self.global_context.items()
+            if isinstance(k, str) and k.isidentifier() and not k.startswith("_")
+        }
+        dict.update(system, exposed)
+        self.sandbox.reserved_system_keys.update(exposed)
 
     @property
     def sandbox(self) -> SandboxContext:

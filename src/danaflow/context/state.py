@@ -8,6 +8,9 @@ any is written, under the lock the sandbox uses for multi-key updates.
 
 A subclass may declare typed fields (``current_step: int = 0``); their values are validated with
 pydantic on every ``update``, attribute assignment and item store (so on Dana writes too).
+
+An ExecutionState also carries the ``system:`` keys Dana code may read but not write (the root
+context's ``global_context``), so every sandbox built over the same scope enforces the same ones.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from danaflow.lang.sandbox import ScopeDict
 
 __all__ = ["AgentState", "ExecutionState", "StateView", "WorldState"]
 
-_OWN_SLOTS = frozenset({"scope", "_lock"})
+_OWN_SLOTS = frozenset({"scope", "_lock", "_reserved_keys"})
 _UNSET: Any = object()
 
 
@@ -147,5 +150,15 @@ class WorldState(StateView):
 class ExecutionState(StateView):
     """The runtime's bookkeeping: the run's ``system:`` scope."""
 
-    __slots__ = ()
+    __slots__ = ("_reserved_keys",)
     scope_name = "system"
+
+    def __init__(self, initial: Mapping[str, Any] | None = None, /, **fields: Any):
+        object.__setattr__(self, "_reserved_keys", set())
+        super().__init__(initial, **fields)
+
+    @property
+    def reserved_keys(self) -> set[str]:
+        """Keys Dana code may read but not write; a SandboxContext over this scope shares the set
+        as its ``reserved_system_keys``. (Keys starting with ``__`` are always read-only.)"""
+        return self._reserved_keys
