@@ -348,11 +348,3 @@ def input_variables(node_input: Any) -> dict[str, Any]:
         return dict(inner)
     return {}
 
-
-def inside(base: Path, relative: str | Path, path: str) -> Path:
-    """``base / relative`` resolved, or ComponentError (naming the node ``path``) if it escapes."""
-    base = base.resolve()
-    target = (base / relative).resolve()
-    if target != base and base not in target.parents:
-        raise ComponentError(f"path {str(relative)!r} escapes the base directory {base}: refused", path=path)
-    return target
