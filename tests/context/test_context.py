@@ -15,6 +15,7 @@ from danaflow.context import (
     WorldState,
 )
 from danaflow.errors import ComponentError
+from danaflow.flow import AgentDefinition, AgentRunner, FlowDefinition, PythonNode
 from danaflow.flow.hooks import InMemoryRun
 from danaflow.lang.api import run
 from danaflow.planning import Plan, PlanStep
@@ -175,3 +176,44 @@ def test_a_plan_program_step_sees_global_context_read_only():
 def test_a_global_key_that_the_execution_state_holds_is_an_error():
     with pytest.raises(ComponentError, match=r"global_context keys status are already in execution_state"):
         ExecutionContext(execution_state=ExecutionState(status="x"), global_context={"status": "y"})
+
+
+def test_a_bare_name_finds_a_unique_component_anywhere_in_the_run():
+    agent, _flow, _node, sub = _tree()
+    other = agent.create_child(ExecutableTypeEnum.flow, "flow2")
+    asker = other.create_child(ExecutableTypeEnum.node, "asker")
+    sub.set_result("inner", _done("inner", "deep"))
+    assert asker.get_result("inner").outcome.text == "deep"  # in another flow's subflow
+    assert asker.get_result("sub.inner").outcome.text == "deep"
+    assert asker.get_result("ghost") is None
+
+
+def test_an_ambiguous_bare_name_lists_the_candidates():
+    agent = ExecutionContext(ExecutableTypeEnum.agent, "agent")
+    for flow_id in ("flow1", "flow2"):
+        agent.create_child(ExecutableTypeEnum.flow, flow_id).set_result("summary", _done("summary", flow_id))
+    asker = agent.create_child(ExecutableTypeEnum.flow, "flow3").create_child(ExecutableTypeEnum.node, "n")
+    with pytest.raises(ComponentError) as info:
+        asker.get_result("summary")
+    assert "agent.flow1.summary, agent.flow2.summary" in str(info.value)
+    assert info.value.path == "agent.flow3.n"
+    assert asker.get_result("flow2.summary").outcome.text == "flow2"  # the dotted path is exact
+
+
+async def test_a_node_reads_a_node_of_another_flow_by_its_bare_name():
+    first = FlowDefinition().node("analysis", PythonNode(lambda ctx: "3 files"))
+    second = FlowDefinition().node("report", PythonNode(lambda ctx: ctx.get_result("analysis").outcome.value))
+    agent = AgentDefinition("agent").flow("first", first).flow("second", second)
+    result = await AgentRunner(agent, InMemoryRun()).run()
+    assert result.get_result("second.report").outcome.value == "3 files"
+    assert result.get_result("report").outcome.value == "3 files"  # the record finds it too
+    both = (
+        AgentDefinition("agent")
+        .flow("a", first)
+        .flow("b", FlowDefinition().node("analysis", PythonNode(lambda c: 1)))
+    )
+    ran = await AgentRunner(both, InMemoryRun()).run()
+    with pytest.raises(
+        ComponentError, match=r"'analysis' names 2 components under agent \(a.analysis, b.analysis\)"
+    ):
+        ran.get_result("analysis")

@@ -252,9 +252,11 @@ class ExecutionContext(metaclass=_ContextType):
         self.execution_results[component_id] = result
 
     def get_result(self, component_id: str) -> NodeExecutionResult | None:
-        """A result by component id or dotted path, looked up here, then through the ancestors.
+        """A result by component id or dotted path: among this context's children, then through
+        the ancestors (and their children), then anywhere in the run (see ``find_component``).
 
-        Returns None when no such result exists (use ``has_result`` to ask first).
+        Returns None when no such result exists (use ``has_result`` to ask first); raises
+        ComponentError listing the candidates when a name outside the lexical path is ambiguous.
         """
         found = self.find_component(component_id.split("."))
         if found is None or found[1] != component_id.count(".") + 1:
@@ -316,7 +318,9 @@ class ExecutionContext(metaclass=_ContextType):
 
     def find_component(self, segments: list[str]) -> tuple[NodeExecutionResult | None, int] | None:
         """Finds the component a ``$hier{}`` path names: first among this context's children
-        (a node's siblings when called on its flow), then up through the ancestors.
+        (a node's siblings when called on its flow), then up through the ancestors, then — when
+        its first part names one component anywhere else in the run (a node of another flow) —
+        that one. A first part that names several there is a ComponentError listing them.
 
         Returns (its result or None if it has none yet, how many segments named components); the
         remaining segments are an attribute path into the result. None when nothing matches.
@@ -334,7 +338,21 @@ class ExecutionContext(metaclass=_ContextType):
                     if used > 1:
                         return result, used
                 return anc.result, 1
-        return None
+        return self._find_in_run(segments)
+
+    def _find_in_run(self, segments: list[str]) -> tuple[NodeExecutionResult | None, int] | None:
+        first = segments[0]
+        holders = [c for c in self.root.walk() if first in c.children or first in c.execution_results]
+        if not holders:
+            return None
+        if len(holders) > 1:
+            names = ", ".join(f"{h.path}.{first}" for h in holders)
+            raise ComponentError(
+                f"{first!r} names {len(holders)} components of this run ({names}): "
+                f"want a dotted path that names one, from {self.path}",
+                path=self.path,
+            )
+        return holders[0]._descend(segments, 0)
 
     def _descend(self, segments: list[str], start: int) -> tuple[NodeExecutionResult | None, int]:
         cur: ExecutionContext | None = self

@@ -11,12 +11,13 @@ trip they come back as plain lists and dicts — templates read those like objec
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny
 
-from danaflow.errors import DanaflowError
+from danaflow.errors import ComponentError, DanaflowError
 
 from .status import ExecutableTypeEnum, ExecutionStatusEnum
 
@@ -170,13 +171,39 @@ class NodeExecutionResult(BaseModel):
         return self._children
 
     def get_result(self, component_id: str) -> NodeExecutionResult | None:
-        """A child's result by id, or by a dotted path into nested children (``sub.node``)."""
-        current: NodeExecutionResult | None = self
-        for part in component_id.split("."):
+        """A child's result by id, or by a dotted path into nested children (``sub.node``).
+
+        A first part that is no child names a descendant anywhere below, when exactly one has
+        that id (``result.get_result("node")`` for a node inside a subflow); several are a
+        ComponentError listing their paths. None when nothing matches.
+        """
+        parts = component_id.split(".")
+        start: NodeExecutionResult | None = self
+        if parts[0] not in self._children:
+            found = list(self._descendants(parts[0], ""))
+            if len(found) > 1:
+                names = ", ".join(path for path, _ in found)
+                raise ComponentError(
+                    f"{parts[0]!r} names {len(found)} components under {self.path or self.component_id} "
+                    f"({names}): want a dotted path that names one",
+                    path=self.path or None,
+                )
+            if not found:
+                return None
+            start, parts = found[0][1], parts[1:]
+        current = start
+        for part in parts:
             if current is None:
                 return None
             current = current._children.get(part)
         return current
+
+    def _descendants(self, component_id: str, prefix: str) -> Iterator[tuple[str, NodeExecutionResult]]:
+        for cid, child in self._children.items():
+            path = f"{prefix}{cid}"
+            if cid == component_id:
+                yield path, child
+            yield from child._descendants(component_id, f"{path}.")
 
     def has_result(self, component_id: str) -> bool:
         return self.get_result(component_id) is not None
