@@ -1,20 +1,52 @@
-"""Tests for danaflow.runs.store: every case runs against the memory and the SQLite store."""
+"""Tests for danaflow.runs.store: every case runs against the memory, SQLite and PostgreSQL stores.
+
+The ``store`` fixture opens each backend through ``open_store`` with the URL a user would give
+(``memory:``, ``sqlite:///…``, ``postgresql://…?schema=…``); PostgreSQL cases skip, saying why,
+when no server is reachable. Cross-process lease races are in test_leases.py.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+import danaflow
 from danaflow.errors import RunError
-from danaflow.runs.store import ComponentRecord, MemoryRunStore, RunRecord, RunStore, SQLiteRunStore
+from danaflow.runs.store import (
+    ComponentRecord,
+    MemoryRunStore,
+    PostgresRunStore,
+    RunRecord,
+    RunStore,
+    SQLiteRunStore,
+    configured_store,
+    open_store,
+)
+
+HERE = Path(__file__).parent
+SRC = Path(danaflow.__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request, tmp_path) -> RunStore:
-    s: RunStore = MemoryRunStore() if request.param == "memory" else SQLiteRunStore(tmp_path / "danaflow.db")
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    if request.param == "memory":
+        return "memory:"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'danaflow.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url) -> RunStore:
+    s = open_store(store_url)
     yield s
     s.close()
 
@@ -31,13 +63,14 @@ def finished(run_id: str, path: str, seq: int, status: str = "completed", **kw) 
 
 def test_run_roundtrip_keeps_provenance(store):
     store.create_run(make_run(code_fingerprint="abc", inputs_hash="def", previous_run_id="r0",
-                              start_path="agent.f.n", meta={"target": "m.py:flow"}))  # fmt: skip
+                              start_path="agent.f.n", pid=123, host="h",
+                              meta={"target": "m.py:flow"}))  # fmt: skip
     got = store.get_run("r1")
     assert got is not None
     assert (got.code_fingerprint, got.inputs_hash, got.previous_run_id, got.start_path) == (
         "abc", "def", "r0", "agent.f.n",
     )  # fmt: skip
-    assert got.meta == {"target": "m.py:flow"}
+    assert (got.pid, got.host, got.meta) == (123, "h", {"target": "m.py:flow"})
     store.update_run("r1", status="completed", meta={"k": 1})
     got = store.get_run("r1")
     assert got.status == "completed" and got.meta == {"k": 1} and got.updated_at > 1.0
@@ -51,6 +84,8 @@ def test_duplicate_and_unknown_runs_are_errors(store):
         store.update_run("nope", status="failed")
     with pytest.raises(RunError, match="unknown run"):
         store.start_component("nope", "a", seq=0)
+    with pytest.raises(RunError, match="unknown run 'nope'"):
+        store.finish_component(finished("nope", "a", 0))
     assert store.get_run("nope") is None
 
 
@@ -60,9 +95,11 @@ def test_list_runs_newest_first_and_delete(store):
     assert [r.run_id for r in store.list_runs()] == ["r2", "r1", "r0"]
     assert [r.run_id for r in store.list_runs(limit=1)] == ["r2"]
     store.start_component("r1", "agent", seq=0)
+    assert store.claim_component("r1", "agent", "me", 60) is True
     assert store.delete_run("r1") is True
     assert store.delete_run("r1") is False
     assert store.list_components("r1") == []
+    assert store.get_lease("r1", "agent") is None
     assert [r.run_id for r in store.list_runs()] == ["r2", "r0"]
 
 
@@ -78,7 +115,7 @@ def test_component_lifecycle_and_attempts(store):
     # Starting the same path again (a retry) bumps the attempt and clears the old result.
     assert store.start_component("r1", "agent.f.n", seq=4) == 2
     again = store.get_component("r1", "agent.f.n")
-    assert (again.status, again.result, again.attempt) == ("running", None, 2)
+    assert (again.status, again.result, again.attempt, again.reused) == ("running", None, 2, False)
 
 
 def test_components_list_in_start_order(store):
@@ -88,6 +125,16 @@ def test_components_list_in_start_order(store):
     reused = finished("r1", "a.d", 3, reused=True)
     store.put_components([reused])
     assert store.get_component("r1", "a.d").reused is True
+    store.put_components([])
+    assert len(store.list_components("r1")) == 4
+
+
+def test_an_error_quoting_hostile_output_is_stored(store):
+    """Tool output may hold any byte; PostgreSQL text cannot hold NUL, so it is replaced there."""
+    store.create_run(make_run())
+    store.finish_component(finished("r1", "a", 0, status="failed", error="boom\x00tail ☃"))
+    error = store.get_component("r1", "a").error
+    assert error.startswith("boom") and error.endswith("tail ☃") and len(error) == len("boom?tail ☃")
 
 
 def test_concurrent_writers_lose_nothing(store):
@@ -118,6 +165,169 @@ def test_concurrent_writers_lose_nothing(store):
     assert all(r.status == "completed" and r.result == f'{{"path": "{r.path}"}}' for r in rows)
 
 
+# ---- leases --------------------------------------------------------------------------------------
+
+
+def wait_until_expired(expires_at: float) -> None:
+    """Lease expiry is time itself: wait out the lease (on this host, the store's clock too)."""
+    while (remaining := expires_at - time.time()) >= 0:
+        time.sleep(remaining + 0.01)
+
+
+def test_a_claim_excludes_other_owners_until_released(store):
+    store.create_run(make_run())
+    assert store.claim_component("r1", "a.n", "alice", 60) is True
+    lease = store.get_lease("r1", "a.n")
+    assert (lease.owner, lease.path) == ("alice", "a.n") and lease.expires_at > time.time() + 50
+    assert store.claim_component("r1", "a.n", "bob", 60) is False
+    assert store.claim_component("r1", "a.n", "alice", 60) is True  # re-claiming renews
+    assert store.release("r1", "a.n", "bob") is False
+    assert store.release("r1", "a.n", "alice") is True
+    assert store.get_lease("r1", "a.n") is None
+    assert store.release("r1", "a.n", "alice") is False
+    assert store.claim_component("r1", "a.n", "bob", 60) is True
+    assert store.get_lease("r1", "a.n").owner == "bob"
+
+
+def test_a_component_that_finished_is_never_claimed_again(store):
+    store.create_run(make_run())
+    assert store.claim_component("r1", "a.n", "alice", 60) is True
+    store.start_component("r1", "a.n", seq=0)
+    # Still running (a holder that died mid-component): claimable once its lease is gone.
+    assert store.claim_component("r1", "a.n", "alice", 60) is True
+    store.finish_component(finished("r1", "a.n", 0, status="failed"))
+    store.release("r1", "a.n", "alice")
+    assert store.claim_component("r1", "a.n", "bob", 60) is False
+    assert store.claim_component("r1", "a.n", "alice", 60) is False
+    assert store.get_lease("r1", "a.n") is None
+    store.put_components([finished("r1", "a.m", 1, status="waiting_input")])
+    assert store.claim_component("r1", "a.m", "bob", 60) is False
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_owner_loses_it(store):
+    store.create_run(make_run())
+    assert store.claim_component("r1", "a.n", "dead", 0.2) is True
+    assert store.claim_component("r1", "a.n", "bob", 60) is False
+    wait_until_expired(store.get_lease("r1", "a.n").expires_at)
+    assert store.claim_component("r1", "a.n", "bob", 60) is True
+    assert store.get_lease("r1", "a.n").owner == "bob"
+    assert store.renew_lease("r1", "a.n", "dead", 60) is False
+    assert store.release("r1", "a.n", "dead") is False
+    assert store.get_lease("r1", "a.n").owner == "bob"
+
+
+def test_renewing_keeps_a_lease_alive(store):
+    store.create_run(make_run())
+    assert store.renew_lease("r1", "a.n", "alice", 60) is False  # nothing to renew
+    assert store.claim_component("r1", "a.n", "alice", 0.3) is True
+    first = store.get_lease("r1", "a.n").expires_at
+    assert store.renew_lease("r1", "a.n", "alice", 60) is True
+    assert store.get_lease("r1", "a.n").expires_at > first + 50
+    wait_until_expired(first)
+    assert store.claim_component("r1", "a.n", "bob", 60) is False
+
+
+@pytest.mark.parametrize(
+    ("owner", "ttl", "message"),
+    [
+        ("", 5, "bad lease owner '': want a non-empty string"),
+        ("me", 0, "bad lease ttl 0: want a positive number"),
+        ("me", -1.5, "bad lease ttl -1.5"),
+        ("me", math.nan, "bad lease ttl nan"),
+        ("me", math.inf, "bad lease ttl inf"),
+        ("me", "5", "bad lease ttl '5'"),
+        ("me", True, "bad lease ttl True"),
+    ],
+)
+def test_bad_lease_arguments_are_errors(store, owner, ttl, message):
+    store.create_run(make_run())
+    with pytest.raises(RunError, match=message) as info:
+        store.claim_component("r1", "a.n", owner, ttl)
+    assert info.value.path == "a.n"
+    assert store.get_lease("r1", "a.n") is None
+
+
+def test_claiming_in_an_unknown_run_is_an_error(store):
+    with pytest.raises(RunError, match="unknown run 'nope'"):
+        store.claim_component("nope", "a", "me", 5)
+
+
+def test_threads_racing_for_the_same_components_each_win_once(store):
+    store.create_run(make_run())
+    paths = [f"a.n{i}" for i in range(40)]
+    barrier = threading.Barrier(6)
+    wins: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def worker(owner: str) -> None:
+        try:
+            barrier.wait()
+            wins[owner] = [p for p in paths if store.claim_component("r1", p, owner, 60)]
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker, args=(f"w{t}",)) for t in range(6)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    assert errors == []
+    won = sorted(p for ps in wins.values() for p in ps)
+    assert won == sorted(paths)
+    assert all(store.get_lease("r1", p).owner in wins and p in wins[store.get_lease("r1", p).owner]
+               for p in paths)  # fmt: skip
+
+
+# ---- choosing a store ----------------------------------------------------------------------------
+
+
+def test_open_store_reads_urls_and_paths(tmp_path):
+    assert isinstance(open_store("memory:"), MemoryRunStore)
+    assert isinstance(open_store(None), MemoryRunStore)
+    with open_store(f"sqlite:///{tmp_path / 'a.db'}") as s:
+        assert isinstance(s, SQLiteRunStore) and s.path == tmp_path / "a.db"
+    with open_store(str(tmp_path / "b.db")) as s:
+        assert s.path == tmp_path / "b.db"
+    with open_store(tmp_path) as s:  # an existing directory: its danaflow.db
+        assert s.path == tmp_path / "danaflow.db"
+    with pytest.raises(RunError, match=r"unknown store 'mysql://u:\*\*\*@h/db': want postgresql://") as info:
+        open_store("mysql://u:secret@h/db")
+    assert "secret" not in str(info.value)
+    with pytest.raises(RunError, match=r"want sqlite:///relative\.db or sqlite:////absolute\.db"):
+        open_store("sqlite://host/x.db")
+    with pytest.raises(RunError, match="bad store '  ': want postgresql://"):
+        open_store("  ")
+
+
+def test_the_environment_names_the_default_store(tmp_path, monkeypatch):
+    monkeypatch.delenv("DANAFLOW_STORE", raising=False)
+    assert configured_store(tmp_path) == tmp_path / "danaflow.db"
+    monkeypatch.setenv("DANAFLOW_STORE", "memory:")
+    assert configured_store(tmp_path) == "memory:"
+
+
+def test_run_context_takes_the_store_from_the_environment(tmp_path, monkeypatch):
+    from danaflow.runs import RunContext
+
+    monkeypatch.setenv("DANAFLOW_STORE", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    rc = RunContext("agent", project_root=tmp_path)
+    rc.setup_run("t")
+    rc.close()
+    assert not (tmp_path / "runs" / "danaflow.db").exists()
+    with SQLiteRunStore(tmp_path / "elsewhere.db") as s:
+        assert [r.run_id for r in s.list_runs()] == [rc.run_id]
+    explicit = RunContext("agent", project_root=tmp_path, store="sqlite")  # the run root's index wins
+    explicit.setup_run("t")
+    explicit.close()
+    with SQLiteRunStore(tmp_path / "runs" / "danaflow.db") as s:
+        assert [r.run_id for r in s.list_runs()] == [explicit.run_id]
+    with pytest.raises(RunError, match="unknown store 'redis://x'"):
+        RunContext("agent", project_root=tmp_path, store="redis://x").setup_run("t")
+
+
+# ---- SQLite specifics ----------------------------------------------------------------------------
+
+
 def test_sqlite_is_a_real_wal_file_readable_by_another_connection(tmp_path):
     path = tmp_path / "danaflow.db"
     store = SQLiteRunStore(path)
@@ -136,14 +346,55 @@ def test_sqlite_is_a_real_wal_file_readable_by_another_connection(tmp_path):
         store.get_run("r1")
 
 
-def test_sqlite_two_stores_on_one_file_write_concurrently(tmp_path):
-    """Two connections (as two processes would have) interleave writes through BEGIN IMMEDIATE."""
-    a = SQLiteRunStore(tmp_path / "danaflow.db")
-    b = SQLiteRunStore(tmp_path / "danaflow.db")
+V1_SCHEMA = """
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, root_component_id TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, code_fingerprint TEXT, inputs_hash TEXT,
+    previous_run_id TEXT, start_path TEXT, run_dir TEXT, pid INTEGER, host TEXT,
+    meta TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE components (run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    path TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT, component_id TEXT, status TEXT NOT NULL,
+    result TEXT, error TEXT, started_at REAL, finished_at REAL, attempt INTEGER NOT NULL DEFAULT 1,
+    reused INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run_id, path)) WITHOUT ROWID;
+CREATE INDEX runs_by_created ON runs(created_at);
+INSERT INTO runs (run_id, root_component_id, status, created_at, updated_at)
+    VALUES ('old', 'a', 'completed', 1, 1);
+INSERT INTO components (run_id, path, seq, status, result) VALUES ('old', 'a', 0, 'completed', '{}');
+PRAGMA user_version = 1;
+"""
+
+
+def test_sqlite_migrates_a_version_1_file_and_keeps_its_runs(tmp_path):
+    path = tmp_path / "danaflow.db"
+    con = sqlite3.connect(path)
+    con.executescript(V1_SCHEMA)
+    con.close()
+    with SQLiteRunStore(path) as store:
+        assert store.schema_version == 2
+        assert store.get_component("old", "a").status == "completed"
+        assert store.claim_component("old", "b", "me", 5) is True
+        assert store.claim_component("old", "a", "me", 5) is False
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path):
+    path = tmp_path / "danaflow.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA user_version = 7")
+    con.close()
+    with pytest.raises(RunError, match="schema version 7 is newer than this danaflow's: want version 2"):
+        SQLiteRunStore(path)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_stores_on_one_database_write_concurrently(backend, request, tmp_path):
+    """Two connections (as two processes would have) interleave writes on one database."""
+    sqlite_url = f"sqlite:///{tmp_path / 'danaflow.db'}"
+    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("pg_url")
+    a, b = open_store(url), open_store(url)
     a.create_run(make_run("ra", time.time()))
     b.create_run(make_run("rb", time.time()))
 
-    def write(store: SQLiteRunStore, run_id: str) -> None:
+    def write(store: RunStore, run_id: str) -> None:
         for i in range(100):
             store.finish_component(finished(run_id, f"n{i}", i))
 
@@ -156,3 +407,58 @@ def test_sqlite_two_stores_on_one_file_write_concurrently(tmp_path):
     assert len(a.list_components("rb")) == 100 and len(b.list_components("ra")) == 100
     a.close()
     b.close()
+
+
+# ---- PostgreSQL specifics ------------------------------------------------------------------------
+
+
+def test_postgres_keeps_its_tables_in_the_named_schema_at_the_current_version(pg_url, pg_server):
+    import psycopg
+
+    schema = pg_url.rpartition("schema=")[2]
+    with open_store(pg_url) as store:
+        assert isinstance(store, PostgresRunStore)
+        assert (store.schema, store.schema_version, store.synchronous) == (schema, 2, "NORMAL")
+        store.create_run(make_run())
+    with psycopg.connect(pg_server) as conn:
+        tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        )}  # fmt: skip
+        assert tables == {"runs", "components", "leases", "schema_version"}
+        conn.execute(f'UPDATE "{schema}".schema_version SET version = 9')
+    with pytest.raises(RunError, match="schema version 9 is newer than this danaflow's: want version 2"):
+        open_store(pg_url)
+
+
+def test_postgres_opened_by_many_processes_at_once_migrates_once(pg_url):
+    """Fresh schema, four processes opening it together: the advisory lock serializes the DDL."""
+    script = "import sys; from danaflow.runs.store import open_store; open_store(sys.argv[1]).close()"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    command = [sys.executable, "-c", script, pg_url]
+    procs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    with open_store(pg_url) as store:
+        assert store.schema_version == 2
+
+
+def test_postgres_errors_name_the_store_and_never_the_password(pg_server):
+    with pytest.raises(RunError, match=r"cannot open run store postgresql://u:\*\*\*@127.0.0.1:1/db") as info:
+        PostgresRunStore("postgresql://u:hunter2@127.0.0.1:1/db", connect_timeout=2)
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(RunError, match="bad schema 'x-y': want a PostgreSQL identifier"):
+        PostgresRunStore(f"{pg_server}?schema=x-y")
+    with pytest.raises(RunError, match="bad synchronous mode 'SOMETIMES': want NORMAL or FULL"):
+        PostgresRunStore(f"{pg_server}?synchronous=sometimes")
+    with pytest.raises(RunError, match="bad PostgreSQL URL"):
+        PostgresRunStore("mysql://h/db")
+
+
+def test_postgres_full_synchronous_mode_is_read_from_the_url(pg_url):
+    with open_store(pg_url + "&synchronous=FULL") as store:
+        assert store.synchronous == "FULL"
+        with store._connection() as conn:  # the setting each pooled connection got
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    with open_store(pg_url) as store, store._connection() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
