@@ -10,6 +10,7 @@ import sys
 from danaflow.context import ExecutionStatusEnum as S
 from danaflow.flow import FlowDefinition, FlowRunner, FolderAnalyzerNode, FolderAnalyzerSettings
 from danaflow.flow.nodes import FolderAnalysisOperation
+from danaflow.runs import RunContext
 
 from .test_file_operation import RACER
 
@@ -111,6 +112,7 @@ LOOP_SCRIPT = r"""
 import asyncio, json, sys
 from danaflow.flow import FlowDefinition, FlowRunner, FolderAnalyzerNode, FolderAnalyzerSettings
 from danaflow.flow.nodes import FolderAnalysisOperation
+from danaflow.runs import RunContext
 
 async def main(base, follow):
     ops = [
@@ -306,3 +308,35 @@ async def test_a_directory_swapped_for_a_symlink_mid_walk_is_never_read_through(
         racer.terminate()
         cycles = int(racer.communicate(timeout=10)[0].strip())
     assert cycles >= 1 and set(seen) <= {"directory", "symlink", None}
+
+
+async def test_a_run_inside_the_analysed_folder_is_never_listed(tmp_path):
+    (tmp_path / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / "runs_elsewhere").mkdir()
+    (tmp_path / "runs_elsewhere/run.json").write_text("{}")  # a run.json alone is a user's file
+    node = FolderAnalyzerNode(
+        settings=FolderAnalyzerSettings(
+            base_directory=str(tmp_path),
+            operations=[
+                FolderAnalysisOperation(include_content=True),
+                FolderAnalysisOperation(type="find_files"),
+            ],
+        )
+    )
+    run_context = RunContext(root_component_id="f", project_root=tmp_path, run_root=tmp_path / "runs")
+    run_context.setup_run(run_id_prefix="scan")
+    try:
+        result = await FlowRunner(FlowDefinition("f").node("scan", node), run_context).run()
+    finally:
+        run_context.close()
+    scan = result.get_result("scan")
+    assert scan.execution_status is S.completed, scan.error
+    assert (tmp_path / "runs" / "danaflow.db").exists()  # the run root is there, but not in the text
+    assert "events.jsonl" not in scan.outcome.text and "danaflow.db" not in scan.outcome.text
+    assert "runs/" not in scan.outcome.text
+    assert "calc.py" in scan.outcome.text and "runs_elsewhere/run.json" in json.dumps(scan.outcome.results)
+    # A run directory on its own (store elsewhere) is skipped too.
+    moved = tmp_path / "copied_run"
+    (tmp_path / "runs" / run_context.run_id).rename(moved)
+    again = await _analyze(tmp_path, FolderAnalysisOperation(type="find_files"))
+    assert not any(f["path"].startswith("copied_run") for f in again.outcome.results[0]["files"])

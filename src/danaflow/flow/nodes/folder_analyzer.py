@@ -4,7 +4,9 @@ Every limit is explicit (depth, files, entries, bytes per file, total content) a
 when it was cut, because the typical consumer is an LLM prompt with a budget. The walk goes from
 a descriptor on the base without following symlinks (``_paths.BaseDir``): a directory symlink is
 listed, not entered, unless ``follow_symlinks`` asks (then inside the base only, each directory
-once by (st_dev, st_ino)), so symlink loops end. Walking runs in a thread.
+once by (st_dev, st_ino)), so symlink loops end. Walking runs in a thread. danaflow's own run
+storage (a run root, a run's directory) is never listed: a flow analysing its project folder
+would otherwise feed the model its own event log and run database.
 """
 
 from __future__ import annotations
@@ -214,6 +216,8 @@ class _Analysis:
             except FileNotFoundError:
                 continue  # removed while we listed
             if stat.S_ISDIR(st.st_mode):
+                if _is_run_storage(fd, e.name):
+                    continue
                 out.append(_Entry(e.name, "dir", (*real, e.name)))
             elif stat.S_ISREG(st.st_mode):
                 out.append(_Entry(e.name, "file", (*real, e.name), st.st_size))
@@ -409,6 +413,23 @@ class _Analysis:
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+_RUN_MARKERS = (("danaflow.db",), ("run.json", "events.jsonl"))
+"""What marks a directory as danaflow's run storage: a run root holds the SQLite index, a run's
+own directory holds run.json beside events.jsonl."""
+
+
+def _is_run_storage(parent_fd: int, name: str) -> bool:
+    """Whether directory ``name`` (in ``parent_fd``) is a run root or a run directory."""
+    for markers in _RUN_MARKERS:
+        try:
+            for marker in markers:
+                os.stat(f"{name}/{marker}", dir_fd=parent_fd, follow_symlinks=False)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def _suffix(entry: dict[str, Any]) -> str:
