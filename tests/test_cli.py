@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,10 @@ EXE = [sys.executable, "-m", "danaflow.launcher"]  # what the console script run
 
 
 def danaflow(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*EXE, *args], input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.run(
+        [*EXE, *args], input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
 
 
 @pytest.fixture
@@ -132,3 +136,71 @@ def test_repl_keeps_state_and_handles_blocks_and_errors() -> None:
 def test_runs_commands_are_mounted(tmp_path: Path) -> None:
     proc = danaflow("runs", "list", "--run-root", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    import danaflow as package
+
+    for args in (["--version"], ["--version", "--help"]):
+        proc = danaflow(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"danaflow {package.__version__}\n"
+
+
+HELPS = ["", "run", "check", "repl", "resume", "runs", "runs list", "runs show", "runs rm"]
+
+
+@pytest.mark.parametrize("command", [h.split() for h in HELPS], ids=HELPS)
+def test_help_shows_plain_metavars_and_describes_every_option(command: list[str], tmp_path: Path) -> None:
+    proc = danaflow(*command, "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("Usage: danaflow")
+    # Typer's own notation ({TARGET}, <str>, <list[str]>, <bool>) never shows; metavars are words.
+    for noise in ("{", "<str>", "<int>", "<float>", "<bool>", "<path>", "list[", "╭"):
+        assert noise not in text, (noise, text)
+    options = text.split("Options:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    described = [line for line in options if line.startswith("  -")]
+    assert described
+    for line in described:
+        # "  --flag METAVAR   Help text": every option line carries a description after its name.
+        name, _, help_text = line.strip().partition("  ")
+        assert help_text.strip(), f"undescribed option {name!r} in danaflow {' '.join(command)} --help"
+
+
+def test_run_help_names_its_metavars(tmp_path: Path) -> None:
+    text = danaflow("run", "--help", cwd=tmp_path).stdout
+    assert "Usage: danaflow run [OPTIONS] TARGET" in text
+    for option in ("--timeout SECONDS", "--max-steps N", "--set SCOPE:NAME=JSON", "--input PATH=JSON"):
+        assert option in text
+
+
+def test_fake_llm_module_serves_and_prints_its_address() -> None:
+    import json
+    import signal
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "danaflow.testing.fake_llm", "--reply", "pong"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("fake LLM server on http://127.0.0.1:")
+        base_url = first.split()[-1]
+        assert proc.stdout.readline() == f"DANAFLOW_LLM=openai-compatible:{base_url}#fake-model\n"
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "ping"}]}).encode()
+        request = urllib.request.Request(
+            f"{base_url}/chat/completions", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        assert answer["choices"][0]["message"]["content"] == "pong"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert code == 0

@@ -1,59 +1,314 @@
-"""Tests for danaflow.runs.cli_commands: run a module target, list/show/rm runs, input parsing."""
+"""The run commands as a user meets them: real ``danaflow`` subprocesses, real run folders, and the
+fake LLM server for flows that call a model. Exit codes: 0 completed, 1 failed, 2 usage or run
+error, 3 waiting for input."""
 
 from __future__ import annotations
 
-import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from danaflow.errors import RunError
-from danaflow.runs.cli_commands import app, parse_inputs, run_python_target
+from danaflow.runs.cli_commands import parse_inputs
+from danaflow.runs.store import SQLiteRunStore
 
 HERE = Path(__file__).parent
+CRASH = f"{HERE / 'crash_flow.py'}:agent"
+
+APPROVAL = """
+from danaflow.flow.definition import FlowDefinition
+from danaflow.flow.nodes.python import PythonNode
+
+flow = FlowDefinition("approval")
+flow.node("draft", PythonNode(lambda ctx: "a draft", in_thread=False))
+flow.node(
+    "approve",
+    PythonNode(
+        lambda ctx: f"approved: {ctx.node_input}",
+        in_thread=False,
+        input_required=True,
+        description="Approve the draft? (yes/no)",
+    ),
+)
+"""
+
+FAILING = """
+from danaflow.flow.definition import AgentDefinition, FlowDefinition
+from danaflow.flow.nodes.python import PythonNode
+
+def explode(ctx):
+    raise ValueError("first line of the failure\\nsecond line of the failure")
+
+flow = FlowDefinition()
+flow.node("ok", PythonNode(lambda ctx: "fine", in_thread=False))
+flow.node("boom", PythonNode(explode, in_thread=False))
+agent = AgentDefinition("fails").flow("main", flow)
+"""
+
+LLM_FLOW = """
+from danaflow import AIModelNode, AIModelNodeSettings, AgentDefinition, FlowDefinition, Prompt
+
+flow = FlowDefinition()
+flow.node("ask", AIModelNode(settings=AIModelNodeSettings(prompt=Prompt.with_dad_text(text="Say hi"))))
+agent = AgentDefinition("talk").flow("main", flow)
+"""
+
+OUTPUT = """
+from danaflow.flow.definition import FlowDefinition
+from danaflow.flow.nodes.python import PythonNode
+
+flow = FlowDefinition("report")
+flow.node("lines", PythonNode(lambda ctx: "\\n".join(f"line {i}" for i in range(100)), in_thread=False))
+"""
+
+STRUCTURED = """
+from danaflow.flow.definition import FlowDefinition
+from danaflow.flow.nodes.python import PythonNode
+
+flow = FlowDefinition("facts")
+flow.node("facts", PythonNode(lambda ctx: {"city": "Paris", "rank": 1}, in_thread=False))
+"""
 
 
-def test_run_target_then_list_show_rm(tmp_path, monkeypatch):
-    monkeypatch.setenv("CRASH_SIDE_EFFECTS", str(tmp_path / "side.txt"))
-    monkeypatch.delenv("CRASH_BLOCK_AT", raising=False)
-    out = io.StringIO()
-    outcome = run_python_target(f"{HERE / 'crash_flow.py'}:agent", run_root=tmp_path / "runs", out=out)
-    assert outcome.status == "completed" and outcome.exit_code == 0
-    lines = out.getvalue().splitlines()
-    assert lines[0].startswith(f"run {outcome.run_id}")
+def danaflow(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, module: str = "danaflow.launcher"
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    full_env.update({"DANAFLOW_RUN_ROOT": str(cwd / "runs"), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    (tmp_path / name).write_text(text)
+    return str(tmp_path / name)
+
+
+def runs_in(tmp_path: Path) -> list:
+    db = tmp_path / "runs" / "danaflow.db"
+    if not db.exists():
+        return []
+    with SQLiteRunStore(db) as store:
+        return store.list_runs()
+
+
+def crash_env(tmp_path: Path) -> dict[str, str]:
+    return {"CRASH_SIDE_EFFECTS": str(tmp_path / "side.txt")}
+
+
+# ---- run: the outcome at the end ---------------------------------------------------------------
+def test_run_prints_plain_progress_then_the_roots_output(tmp_path):
+    proc = danaflow("run", CRASH, cwd=tmp_path, env=crash_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    (run,) = runs_in(tmp_path)
+    assert lines[0] == f"run {run.run_id} ({tmp_path / 'runs' / run.run_id})"
     assert "✓ crash.main.n0 (" in lines[1]  # plain lines when not a TTY
-    assert lines[-1].startswith(f"run {outcome.run_id}: completed")
-
-    runner = CliRunner()
-    listed = runner.invoke(app, ["runs", "list", "--run-root", str(tmp_path / "runs")])
-    assert listed.exit_code == 0 and "completed" in listed.output
-    shown = runner.invoke(app, ["runs", "show", outcome.run_id, "--run-root", str(tmp_path / "runs")])
-    assert shown.exit_code == 0
-    tree = shown.output
-    assert tree.index("main") < tree.index("sub") < tree.index("s0")
-    assert "n5  completed" in tree
-    missing = runner.invoke(app, ["runs", "show", "nope", "--run-root", str(tmp_path / "runs")])
-    assert missing.exit_code == 2 and "unknown run 'nope'" in missing.output
-    removed = runner.invoke(app, ["runs", "rm", outcome.run_id, "--run-root", str(tmp_path / "runs")])
-    assert removed.exit_code == 0 and not (tmp_path / "runs" / outcome.run_id).exists()
-    assert (
-        outcome.run_id
-        not in runner.invoke(app, ["runs", "list", "--run-root", str(tmp_path / "runs")]).output
-    )
+    assert lines[-2].startswith(f"run {run.run_id}: completed")
+    assert lines[-1] == "output: 126"  # the root's outcome: its last node's value
 
 
-def test_resume_from_bad_path_exits_2_listing_paths(tmp_path, monkeypatch):
-    monkeypatch.setenv("CRASH_SIDE_EFFECTS", str(tmp_path / "side.txt"))
-    monkeypatch.delenv("CRASH_BLOCK_AT", raising=False)
-    first = run_python_target(
-        f"{HERE / 'crash_flow.py'}:agent", run_root=tmp_path / "runs", progress=False, out=io.StringIO()
+def test_long_output_is_cut_and_says_how_to_see_the_rest(tmp_path):
+    proc = danaflow("run", write(tmp_path, "report.py", OUTPUT) + ":flow", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "output:\n  line 0\n  line 1\n" in out
+    assert "  line 19\n" in out and "line 20" not in out
+    (run,) = runs_in(tmp_path)
+    assert f"… (80 more lines: danaflow runs show {run.run_id} --component report)" in out
+
+
+def test_structured_output_is_printed_as_json(tmp_path):
+    proc = danaflow("run", write(tmp_path, "facts.py", STRUCTURED) + ":flow", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert 'output:\n  {\n    "city": "Paris",\n    "rank": 1\n  }\n' in proc.stdout
+
+
+# ---- runs list ---------------------------------------------------------------------------------
+def test_runs_list_keeps_whole_ids_at_any_width_and_filters_and_speaks_json(tmp_path):
+    ok = danaflow("run", CRASH, cwd=tmp_path, env=crash_env(tmp_path))
+    bad = danaflow("run", write(tmp_path, "fails.py", FAILING) + ":agent", cwd=tmp_path)
+    assert (ok.returncode, bad.returncode) == (0, 1), ok.stderr + bad.stderr
+    failed, completed = runs_in(tmp_path)  # newest first
+    tables = {}
+    for columns in ("20", "70", "200"):
+        listed = danaflow("runs", "list", cwd=tmp_path, env={"COLUMNS": columns})
+        assert listed.returncode == 0, listed.stderr
+        lines = tables[columns] = listed.stdout.splitlines()
+        assert lines[0].split() == ["RUN", "STATUS", "CREATED", "ROOT", "RESUMES"]
+        # Whole ids and statuses at every width, newest first.
+        assert lines[1].split()[:2] == [failed.run_id, "failed"]
+        assert lines[2].split()[:2] == [completed.run_id, "completed"]
+    assert tables["200"][1].split()[-1] == "fails"  # room for everything: nothing cut
+    assert tables["20"][1].split()[-1] == "fai…"  # the other columns gave way
+    assert all(len(line) <= 70 for line in tables["70"]) and "…" in tables["70"][1]
+    only = danaflow("runs", "list", "--status", "failed", "--json", cwd=tmp_path)
+    rows = json.loads(only.stdout)
+    assert [r["run_id"] for r in rows] == [failed.run_id]
+    assert rows[0]["status"] == "failed" and rows[0]["root_component_id"] == "fails"
+    every = json.loads(danaflow("runs", "list", "--json", cwd=tmp_path).stdout)
+    assert [r["run_id"] for r in every] == [failed.run_id, completed.run_id]
+    nonsense = danaflow("runs", "list", "--status", "done", cwd=tmp_path)
+    assert nonsense.returncode == 2 and "want one of running, completed, failed" in nonsense.stderr
+
+
+def test_run_ids_take_a_unique_prefix_or_latest_everywhere(tmp_path):
+    first = danaflow("run", CRASH, "--prefix", "alpha", cwd=tmp_path, env=crash_env(tmp_path))
+    second = danaflow("run", CRASH, "--prefix", "alpine", cwd=tmp_path, env=crash_env(tmp_path))
+    assert first.returncode == second.returncode == 0
+    newest, oldest = runs_in(tmp_path)
+    shown = danaflow("runs", "show", "latest", cwd=tmp_path)
+    assert shown.returncode == 0 and f"run      {newest.run_id}" in shown.stdout
+    by_prefix = danaflow("runs", "show", "alp", cwd=tmp_path)
+    assert by_prefix.returncode == 2
+    assert "prefix 'alp' is ambiguous" in by_prefix.stderr
+    assert newest.run_id in by_prefix.stderr and oldest.run_id in by_prefix.stderr
+    assert danaflow("runs", "show", "alph", cwd=tmp_path).stdout.startswith(f"run      {oldest.run_id}")
+    resumed = danaflow("resume", "alpi", "--from", "crash.main.n4", cwd=tmp_path, env=crash_env(tmp_path))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumes {newest.run_id} from crash.main.n4" in resumed.stdout
+    removed = danaflow("runs", "rm", "alph", "latest", cwd=tmp_path)  # latest: the resume's run
+    assert removed.returncode == 0, removed.stderr
+    assert {r.run_id for r in runs_in(tmp_path)} == {newest.run_id}
+    unknown = danaflow("runs", "show", "zzz", cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown run 'zzz': want a run id, a unique prefix" in unknown.stderr
+
+
+# ---- runs show ---------------------------------------------------------------------------------
+def test_runs_show_gives_each_output_and_the_whole_error_once(tmp_path):
+    proc = danaflow("run", write(tmp_path, "fails.py", FAILING) + ":agent", cwd=tmp_path)
+    assert proc.returncode == 1
+    # The failure is printed once: at the end, where it happened, not once per enclosing composite.
+    both = proc.stdout + proc.stderr
+    assert both.count("first line of the failure") == 1, both
+    assert "error at fails.main.boom: ValueError: first line of the failure\nsecond line" in proc.stdout
+    (run,) = runs_in(tmp_path)
+    shown = danaflow("runs", "show", run.run_id, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    tree = shown.stdout
+    assert "✓ ok  completed" in tree and "→ fine" in tree
+    assert "✗ boom  failed" in tree
+    assert tree.count("first line of the failure") == 1
+    assert "second line of the failure" in tree  # whole, not its first line
+    full = danaflow("runs", "show", run.run_id, "--component", "fails.main.boom", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    assert "error:     ValueError at fails.main.boom" in full.stdout
+    assert "traceback:" in full.stdout and "explode" in full.stdout
+    missing = danaflow("runs", "show", run.run_id, "--component", "boom", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "component 'boom' names no component" in missing.stderr and "fails.main.boom" in missing.stderr
+
+
+def test_runs_show_escapes_terminal_control_sequences(tmp_path):
+    hostile = OUTPUT.replace('"\\n".join(f"line {i}" for i in range(100))', '"\\x1b[2J\\x1b]0;pwned\\x07 hi"')
+    proc = danaflow("run", write(tmp_path, "hostile.py", hostile) + ":flow", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\\x1b[2J" in proc.stdout
+    shown = danaflow("runs", "show", "latest", cwd=tmp_path)
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout and "\\x07 hi" in shown.stdout
+
+
+def test_a_run_that_failed_before_any_component_ran_says_why(tmp_path):
+    cyclic = (
+        "from danaflow.flow.definition import FlowDefinition\n"
+        "from danaflow.flow.nodes.python import PythonNode\n"
+        "flow = FlowDefinition('loop')\n"
+        "flow.node('a', PythonNode(lambda ctx: 1, in_thread=False))\n"
+        "flow.node('b', PythonNode(lambda ctx: 2, in_thread=False))\n"
+        "flow.connect('a', 'b')\n"
+        "flow.connect('b', 'a')\n"
     )
-    result = CliRunner().invoke(
-        app, ["resume", first.run_id, "--from", "n3", "--no-progress", "--run-root", str(tmp_path / "runs")]
+    proc = danaflow("run", write(tmp_path, "cyclic.py", cyclic) + ":flow", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "cycle" in proc.stderr
+    (run,) = runs_in(tmp_path)
+    shown = danaflow("runs", "show", run.run_id, cwd=tmp_path)
+    assert shown.returncode == 0
+    assert "status   failed" in shown.stdout
+    assert "failed before any component ran: " in shown.stdout and "cycle" in shown.stdout
+
+
+# ---- mistakes get caught -------------------------------------------------------------------------
+def test_input_for_a_path_that_waits_for_nothing_is_an_error_listing_the_waiting_ones(tmp_path):
+    target = write(tmp_path, "approval.py", APPROVAL) + ":flow"
+    proc = danaflow("run", target, "--input", "approval.aprove=yes", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "input path 'approval.aprove' names no component waiting for input" in proc.stderr
+    assert "did you mean 'approval.approve'?" in proc.stderr and "want one of approval.approve" in proc.stderr
+    assert runs_in(tmp_path) == []  # nothing was created
+    not_waiting = danaflow("run", target, "--input", "approval.draft=x", cwd=tmp_path)
+    assert not_waiting.returncode == 2 and "want one of approval.approve" in not_waiting.stderr
+    answered = danaflow("run", target, "--input", "approval.approve=yes", cwd=tmp_path)
+    assert answered.returncode == 0, answered.stderr
+    assert answered.stdout.splitlines()[-1] == "output: approved: yes"
+
+
+def test_a_waiting_run_says_which_node_waits_for_what_then_resumes_with_the_input(tmp_path):
+    target = write(tmp_path, "approval.py", APPROVAL) + ":flow"
+    proc = danaflow("run", target, cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    (run,) = runs_in(tmp_path)
+    assert f"run {run.run_id}: waiting for input" in proc.stdout
+    assert "approval.approve waits for: Approve the draft? (yes/no)" in proc.stdout
+    assert f"resume with: danaflow resume {run.run_id} --input approval.approve=<json>" in proc.stdout
+    wrong = danaflow("resume", "latest", "--input", "approval.draft=yes", cwd=tmp_path)
+    assert wrong.returncode == 2 and "want one of approval.approve" in wrong.stderr
+    assert len(runs_in(tmp_path)) == 1  # a failed resume leaves no new run behind
+    resumed = danaflow("resume", "latest", "--input", 'approval.approve="yes"', cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[-1] == "output: approved: yes"
+
+
+def test_a_failed_resume_leaves_no_new_run_and_lists_the_paths(tmp_path):
+    first = danaflow("run", CRASH, cwd=tmp_path, env=crash_env(tmp_path))
+    assert first.returncode == 0
+    (run,) = runs_in(tmp_path)
+    proc = danaflow("resume", run.run_id, "--from", "n3", cwd=tmp_path, env=crash_env(tmp_path))
+    assert proc.returncode == 2
+    assert "resume path 'n3' names no component" in proc.stderr and "crash.main.n3" in proc.stderr
+    assert [r.run_id for r in runs_in(tmp_path)] == [run.run_id]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == [run.run_id]
+
+
+def test_resuming_over_changed_code_warns_on_the_terminal(tmp_path):
+    target = write(tmp_path, "approval.py", APPROVAL)
+    assert danaflow("run", target + ":flow", cwd=tmp_path).returncode == 3
+    Path(target).write_text(APPROVAL + "\n# edited\n")
+    proc = danaflow("resume", "latest", "--input", "approval.approve=ok", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming run" in proc.stderr and "over changed code" in proc.stderr
+
+
+def test_a_flow_modules_syntax_error_names_the_users_file_and_line(tmp_path):
+    bad = write(tmp_path, "broken.py", "x = 1\ndef f(:\n    pass\n")
+    proc = danaflow("run", f"{bad}:flow", cwd=tmp_path)
+    assert proc.returncode == 2
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith(f"error: {bad}:2:7: cannot load the module: SyntaxError")
+    assert "def f(:" in proc.stderr
+    assert "danaflow/" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_flow_modules_runtime_error_names_the_users_line(tmp_path):
+    bad = write(
+        tmp_path,
+        "wrong.py",
+        "from danaflow import FlowDefinition\nflow = FlowDefinition('f')\nflow.node('a', 3)\n",
     )
-    assert result.exit_code == 2
-    assert "resume path 'n3' names no component" in result.output and "crash.main.n3" in result.output
+    proc = danaflow("run", f"{bad}:flow", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"{bad}:3: cannot load the module: FlowDefinitionError" in proc.stderr
+    assert "flow.node('a', 3)" in proc.stderr
 
 
 def test_parse_inputs():
@@ -62,18 +317,64 @@ def test_parse_inputs():
         parse_inputs(["nonsense"])
 
 
-def test_bad_targets():
-    with pytest.raises(RunError, match=r"want 'module\.py:agent_or_flow'"):
-        run_python_target("no_colon.py")
-    with pytest.raises(RunError, match="has no 'nothing': want one of agent, main, sub"):
-        run_python_target(f"{HERE / 'crash_flow.py'}:nothing")
+def test_bad_targets(tmp_path):
+    assert "want 'module.py:agent_or_flow'" in danaflow("run", "no_colon.py", cwd=tmp_path).stderr
+    missing = danaflow("run", f"{HERE / 'crash_flow.py'}:nothing", cwd=tmp_path)
+    assert missing.returncode == 2 and "has no 'nothing': want one of agent, main, sub" in missing.stderr
 
 
-def test_a_module_that_fails_to_import_is_a_clear_error(tmp_path):
-    bad = tmp_path / "badmod.py"
-    bad.write_text("x = 1\nimport nonexistent_module_for_danaflow_tests\n")
-    with pytest.raises(RunError) as info:
-        run_python_target(f"{bad}:flow", run_root=tmp_path / "runs")
-    message = str(info.value)
-    assert "cannot load the module: ModuleNotFoundError" in message
-    assert f"{bad}:2" in message
+# ---- model failures ------------------------------------------------------------------------------
+def test_a_connection_error_prints_once_and_names_the_url(tmp_path):
+    env = {"DANAFLOW_LLM": "openai-compatible:http://127.0.0.1:9/v1#m"}
+    proc = danaflow("run", write(tmp_path, "talk.py", LLM_FLOW) + ":agent", cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    both = proc.stdout + proc.stderr
+    assert both.count("cannot connect to POST http://127.0.0.1:9/v1/chat/completions") == 1, both
+    assert "error at talk.main.ask: " in proc.stdout
+    assert "✗ talk.main.ask (" in proc.stdout and "✗ talk (" in proc.stdout
+
+
+def test_http_404_says_which_endpoint(tmp_path, fake_llm):
+    fake_llm.fail(status=404, times=5, message="model not found")
+    proc = danaflow(
+        "run",
+        write(tmp_path, "talk.py", LLM_FLOW) + ":agent",
+        cwd=tmp_path,
+        env={"DANAFLOW_LLM": fake_llm.spec},
+    )
+    assert proc.returncode == 1
+    assert f"HTTP 404: model not found (from POST {fake_llm.base_url}/chat/completions)" in proc.stdout
+
+
+def test_a_bad_model_spec_says_where_it_came_from(tmp_path):
+    target = write(tmp_path, "talk.py", LLM_FLOW) + ":agent"
+    from_env = danaflow("run", target, cwd=tmp_path, env={"DANAFLOW_LLM": "gpt4"})
+    assert from_env.returncode == 1
+    assert "DANAFLOW_LLM='gpt4': bad model spec 'gpt4'" in from_env.stdout
+    (tmp_path / "danaflow.toml").write_text('llm = "openai-compatible:no-url"\n')
+    env = {**os.environ}
+    env.pop("DANAFLOW_LLM", None)
+    from_file = subprocess.run(
+        [sys.executable, "-m", "danaflow.launcher", "run", target],
+        cwd=tmp_path,
+        env={**env, "DANAFLOW_RUN_ROOT": str(tmp_path / "runs")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert from_file.returncode == 1
+    assert (
+        f"{tmp_path / 'danaflow.toml'}: llm = 'openai-compatible:no-url': bad model spec" in from_file.stdout
+    )
+
+
+def test_standalone_module_runs_the_commands_as_the_docs_say(tmp_path):
+    ran = danaflow("run", CRASH, cwd=tmp_path, env=crash_env(tmp_path), module="danaflow.runs")
+    assert ran.returncode == 0, ran.stderr
+    listed = danaflow("list", cwd=tmp_path, module="danaflow.runs")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[:2] == [runs_in(tmp_path)[0].run_id, "completed"]
+    shown = danaflow("show", "latest", cwd=tmp_path, module="danaflow.runs")
+    assert shown.returncode == 0 and "n5  completed" in shown.stdout
+    usage = danaflow("--help", cwd=tmp_path, module="danaflow.runs")
+    assert "Usage: python -m danaflow.runs" in usage.stdout

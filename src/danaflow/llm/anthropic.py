@@ -16,6 +16,7 @@ from typing import Any
 from danaflow.errors import ConfigurationError
 
 from ._clients import LazyClients
+from .openai_compat import request_url
 from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
 from .retry import parse_retry_after
 
@@ -39,10 +40,11 @@ def _sdk() -> Any:
 def translate_anthropic_error(exc: Exception) -> ProviderFailure | None:
     """The ProviderFailure for an ``anthropic`` SDK exception, or None when it is not the SDK's."""
     anthropic = _sdk()
+    where = request_url(exc)
     if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderFailure("the request timed out", retryable=True, kind="timeout")
+        return ProviderFailure(f"the request to {where} timed out", retryable=True, kind="timeout")
     if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderFailure(f"connection failed: {exc}", retryable=True, kind="connection")
+        return ProviderFailure(f"cannot connect to {where}: {exc}", retryable=True, kind="connection")
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         body = getattr(exc, "body", None)
@@ -50,7 +52,7 @@ def translate_anthropic_error(exc: Exception) -> ProviderFailure | None:
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             message = str(body["error"].get("message", message))
         return ProviderFailure(
-            message,
+            f"{message} (from {where})",
             status=status,
             retryable=status in _RETRYABLE_STATUS or status >= 500,
             retry_after=parse_retry_after(exc.response.headers.get("retry-after")),

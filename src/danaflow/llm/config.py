@@ -88,11 +88,25 @@ def config_paths() -> list[Path]:
     return [Path.cwd() / "danaflow.toml", Path(base) / "danaflow" / "config.toml"]
 
 
+def _checked(spec: str, source: str) -> tuple[str, str]:
+    """``(spec, source)`` once the spec parses; a bad one says where it was configured."""
+    try:
+        parse_spec(spec)
+    except ConfigurationError as exc:
+        where = f"{ENV_VAR}={spec!r}" if source == ENV_VAR else f"{source}: llm = {spec!r}"
+        raise ConfigurationError(f"{where}: {exc.message}") from None
+    return spec, source
+
+
 def configured_spec() -> tuple[str, str]:
-    """The model spec in force and where it came from ('DANAFLOW_LLM', a file path, or 'default')."""
+    """The model spec in force and where it came from ('DANAFLOW_LLM', a file path, or 'default').
+
+    The spec is checked here, where its source is known: a bad one is a ConfigurationError that
+    names the variable or the config file it came from.
+    """
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        return env, ENV_VAR
+        return _checked(env, ENV_VAR)
     for path in config_paths():
         if not path.is_file():
             continue
@@ -107,7 +121,7 @@ def configured_spec() -> tuple[str, str]:
             continue
         if not isinstance(value, str) or not value.strip():
             raise ConfigurationError(f"{path}: got llm = {value!r}, want a model spec string")
-        return value.strip(), str(path)
+        return _checked(value.strip(), str(path))
     return DEFAULT_SPEC, "default"
 
 

@@ -15,7 +15,7 @@ from ._clients import LazyClients
 from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
 from .retry import parse_retry_after
 
-__all__ = ["OpenAICompatProvider", "translate_openai_error"]
+__all__ = ["OpenAICompatProvider", "request_url", "translate_openai_error"]
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -24,15 +24,16 @@ def translate_openai_error(exc: Exception) -> ProviderFailure | None:
     """The ProviderFailure for an ``openai`` SDK exception, or None when it is not one of the SDK's."""
     import openai
 
+    where = request_url(exc)
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderFailure("the request timed out", retryable=True, kind="timeout")
+        return ProviderFailure(f"the request to {where} timed out", retryable=True, kind="timeout")
     if isinstance(exc, openai.APIConnectionError):
-        return ProviderFailure(f"connection failed: {exc}", retryable=True, kind="connection")
+        return ProviderFailure(f"cannot connect to {where}: {exc}", retryable=True, kind="connection")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
         return ProviderFailure(
-            _status_message(exc),
+            f"{_status_message(exc)} (from {where})",
             status=status,
             retryable=status in _RETRYABLE_STATUS or status >= 500,
             retry_after=retry_after,
@@ -41,6 +42,19 @@ def translate_openai_error(exc: Exception) -> ProviderFailure | None:
     if isinstance(exc, openai.APIResponseValidationError):
         return ProviderFailure(f"malformed response: {exc}", retryable=True, kind="malformed")
     return None
+
+
+def request_url(exc: Any) -> str:
+    """``POST http://host/v1/chat/completions``: the endpoint an SDK exception came from, so a
+    connection error or a 404 names the URL (the SDKs' own messages do not)."""
+    request = getattr(exc, "request", None)
+    if request is None:
+        request = getattr(getattr(exc, "response", None), "request", None)
+    url = getattr(request, "url", None)
+    if url is None:
+        return "the server"
+    method = getattr(request, "method", "")
+    return f"{method} {url}".strip()
 
 
 def _status_message(exc: Any) -> str:

@@ -3,43 +3,40 @@
 Each command is a plain function (usable from Python and tests) plus a thin Typer wrapper that turns
 a DanaflowError into a message and exit code 2. Exit codes: 0 completed, 1 failed, 3 waiting for
 input. ``runs_app`` is mounted by ``danaflow/cli.py``; ``app`` is the same commands standalone
-(``python -m danaflow.runs``).
+(``python -m danaflow.runs list``). Only Typer and the standard library load with this module: the
+flow and context layers load inside the commands that run something, so ``danaflow --help`` and
+``runs list`` start fast. Text goes out through ``cli_render`` (plain, escaped, never cut ids).
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import importlib.util
 import json
 import os
-import socket
 import sys
-import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from danaflow.errors import DanaflowError, RunError
-
-from .artifacts import RunDirectory
-from .context import RunContext
-from .store import ComponentRecord, RunRecord, SQLiteRunStore
+from danaflow.errors import DanaflowError, Location, RunError
 
 if TYPE_CHECKING:
     from danaflow.context.result import NodeExecutionResult
 
+    from .context import RunContext
+    from .store import ComponentRecord, RunRecord, RunStore
+
 __all__ = [
     "RunOutcome",
     "app",
+    "input_nodes",
     "list_runs",
     "load_target",
     "parse_inputs",
     "remove_runs",
+    "resolve_run",
     "resume_command",
     "resume_run",
     "run_command",
@@ -50,6 +47,8 @@ __all__ = [
 ]
 
 EXIT_CODES = {"completed": 0, "failed": 1, "waiting_input": 3}
+STATUSES = ("running", "completed", "failed", "waiting_input", "interrupted")
+LATEST = "latest"
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,10 @@ class RunOutcome:
     status: str
     run_dir: Path
     result: NodeExecutionResult | None
+    failures: tuple[tuple[str, str], ...] = ()
+    """(path, whole error) of each component where a failure happened (not the composites above)."""
+    waiting: tuple[tuple[str, str | None], ...] = ()
+    """(path, what it asks for) of each node waiting for input."""
 
     @property
     def exit_code(self) -> int:
@@ -71,12 +74,58 @@ def default_run_root() -> Path:
     return Path(os.environ.get("DANAFLOW_RUN_ROOT", "runs"))
 
 
+def _open_store(run_root: Path | None) -> RunStore:
+    """The store of ``run_root`` (default: ``default_run_root()``); RunError when it holds no runs."""
+    from .store import open_store
+
+    root = run_root or default_run_root()
+    if not (root / "danaflow.db").exists():
+        raise RunError(
+            f"no runs in {root}: want --run-root DIR (or $DANAFLOW_RUN_ROOT) naming a folder that "
+            "`danaflow run module.py:flow` wrote",
+            path=str(root),
+        )
+    return open_store(root)
+
+
+# ---- run ids ---------------------------------------------------------------------------------------
+def resolve_run(store: RunStore, ref: str) -> RunRecord:
+    """The run ``ref`` names: an exact id, ``latest`` (the newest run), or a unique id prefix."""
+    if ref == LATEST:
+        newest = store.list_runs(limit=1)
+        if not newest:
+            raise RunError("no runs yet: 'latest' names nothing", path=ref)
+        return newest[0]
+    record = store.get_run(ref)
+    if record is not None:
+        return record
+    runs = store.list_runs()
+    matches = [r for r in runs if r.run_id.startswith(ref)] if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(r.run_id for r in matches[:8]) + (", …" if len(matches) > 8 else "")
+        raise RunError(
+            f"run id prefix {ref!r} is ambiguous ({len(matches)} runs: {shown}): want a longer prefix",
+            path=ref,
+        )
+    recent = ", ".join(r.run_id for r in runs[:5])
+    raise RunError(
+        f"unknown run {ref!r}: want a run id, a unique prefix of one, or 'latest'"
+        + (f" (recent: {recent})" if recent else " (no runs yet)"),
+        path=ref,
+    )
+
+
 # ---- targets and inputs ----------------------------------------------------------------------------
 def load_target(target: str) -> tuple[Any, list[Path], str]:
     """Loads ``path/to/module.py:name`` or ``package.module:name``; returns (definition, files, name).
 
     ``name`` may be an AgentDefinition, a FlowDefinition, or a no-argument callable returning one.
     """
+    import importlib
+    import importlib.util
+
     from danaflow.flow.definition import AgentDefinition, FlowDefinition
 
     module_ref, sep, name = target.rpartition(":")
@@ -94,10 +143,10 @@ def load_target(target: str) -> tuple[Any, list[Path], str]:
         if str(file.parent) not in sys.path:
             sys.path.insert(0, str(file.parent))
         sys.modules[module_name] = module
-        _load(lambda: spec.loader.exec_module(module), target)
+        _load(lambda: spec.loader.exec_module(module), target, file)
         files.append(file)
     else:
-        module = _load(lambda: importlib.import_module(module_ref), target)
+        module = _load(lambda: importlib.import_module(module_ref), target, None)
         if getattr(module, "__file__", None):
             files.append(Path(module.__file__))
     if not hasattr(module, name):
@@ -107,23 +156,43 @@ def load_target(target: str) -> tuple[Any, list[Path], str]:
         )
     obj = getattr(module, name)
     if callable(obj) and not isinstance(obj, AgentDefinition | FlowDefinition):
-        obj = obj()
+        obj = _load(obj, target, files[0] if files else None)
     if not isinstance(obj, AgentDefinition | FlowDefinition):
         raise RunError(f"{target} is a {type(obj).__name__}: want an AgentDefinition or FlowDefinition")
     return obj, files, name
 
 
-def _load(load: Any, target: str) -> Any:
-    """Runs a module import; the user's own error becomes a RunError naming its file and line."""
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def _load(load: Any, target: str, file: Path | None) -> Any:
+    """Runs a module import; the user's own error becomes a RunError at the user's file and line
+    (a syntax error's own position; else the innermost frame outside danaflow and importlib)."""
     try:
         return load()
-    except DanaflowError:
+    except RunError:
         raise
     except Exception as exc:
-        frames = traceback.extract_tb(exc.__traceback__)
-        user = [f for f in frames if not f.filename.startswith("<frozen")]
-        where = f" at {user[-1].filename}:{user[-1].lineno}" if user else ""
-        raise RunError(f"cannot load the module: {type(exc).__name__}: {exc}{where}", path=target) from exc
+        import linecache
+        import traceback
+
+        location = None
+        if isinstance(exc, SyntaxError) and exc.filename and not isinstance(exc, DanaflowError):
+            line = exc.text or linecache.getline(exc.filename, exc.lineno or 0)
+            location = Location(exc.filename, exc.lineno or 0, exc.offset or 0, line or None)
+            message = f"SyntaxError: {exc.msg}"
+        else:
+            frames = traceback.extract_tb(exc.__traceback__)
+            user = [
+                f for f in frames
+                if not f.filename.startswith(("<frozen", _PACKAGE_DIR)) and "importlib" not in f.filename
+            ]  # fmt: skip
+            if user:
+                frame = user[-1]
+                location = Location(frame.filename, frame.lineno or 0, 0, frame.line or None)
+            message = f"{type(exc).__name__}: {exc}"
+        error = RunError(f"cannot load the module: {message}", location=location, path=target)
+        raise error from exc
 
 
 def parse_inputs(items: Sequence[str]) -> dict[str, Any]:
@@ -140,6 +209,74 @@ def parse_inputs(items: Sequence[str]) -> dict[str, Any]:
     return inputs
 
 
+def input_nodes(definition: Any, prefix: str) -> dict[str, str | None]:
+    """Every node under ``prefix`` that asks for input (``input_required=True``), by path, with its
+    description; for_each iterations read ``*`` (``flow.loop.*.approve``)."""
+    from danaflow.flow.definition import (
+        ConditionalElement,
+        ForEachElement,
+        NodeElement,
+        SubagentElement,
+        SubflowElement,
+    )
+
+    def walk(composite: Any, path: str) -> Iterator[tuple[str, str | None]]:
+        for el in composite.elements:
+            here = f"{path}.{el.id}"
+            if isinstance(el, NodeElement):
+                if getattr(el.node, "input_required", False):
+                    yield here, getattr(el.node, "description", None)
+            elif isinstance(el, SubflowElement):
+                yield from walk(el.flow, here)
+            elif isinstance(el, SubagentElement):
+                yield from walk(el.agent, here)
+            elif isinstance(el, ConditionalElement):
+                for branch in (el.then, el.else_):
+                    if branch is not None:
+                        yield from walk(branch, here)
+            elif isinstance(el, ForEachElement):
+                yield from walk(el.body, f"{here}.*")
+
+    return dict(walk(definition, prefix))
+
+
+def _waits_at(path: str, waiting: Mapping[str, str | None]) -> bool:
+    if path in waiting:
+        return True
+    parts = path.split(".")
+    for pattern in waiting:
+        pat = pattern.split(".")
+        if len(pat) == len(parts) and all(
+            p == q or (q == "*" and p.isdigit()) for p, q in zip(parts, pat, strict=True)
+        ):
+            return True
+    return False
+
+
+def check_inputs(inputs: Mapping[str, Any], waiting: Mapping[str, str | None], root: str) -> None:
+    """Every input path must name a node that asks for input; a miss lists the ones that do."""
+    import difflib
+
+    for path in inputs:
+        if _waits_at(path, waiting):
+            continue
+        if not waiting:
+            raise RunError(
+                f"input path {path!r} names no component waiting for input: want no --input "
+                f"(no node of {root} has input_required=True)",
+                path=path,
+            )
+        names = sorted(waiting)
+        close = difflib.get_close_matches(path, names, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise RunError(
+            f"input path {path!r} names no component waiting for input{hint}: want one of "
+            + ", ".join(names),
+            path=path,
+        )
+
+
+# ---- running ---------------------------------------------------------------------------------------
 def _runner_for(definition: Any, run_context: RunContext) -> Any:
     from danaflow.flow.definition import AgentDefinition
     from danaflow.flow.runner import AgentRunner, FlowRunner
@@ -160,13 +297,84 @@ async def _execute(run_context: RunContext, definition: Any, progress: bool | No
             return await execution.run(_runner_for(definition, run_context))
 
 
+def _drive(run_context: RunContext, definition: Any, progress: bool | None, out: TextIO) -> Any:
+    import asyncio
+
+    return asyncio.run(_execute(run_context, definition, progress, out))
+
+
+def _record_failure(run_context: RunContext, exc: BaseException) -> None:
+    """Keeps why a run failed outside any component (``runs show`` prints it)."""
+    if not run_context.is_setup:
+        return
+    store, run_id = run_context.store, run_context.run_id
+    record = store.get_run(run_id)
+    if record is not None:
+        why = str(exc) or type(exc).__name__
+        if not isinstance(exc, DanaflowError):
+            why = f"{type(exc).__name__}: {why}"
+        store.update_run(run_id, meta={**record.meta, "error": why})
+
+
+def _outcome(run_context: RunContext, result: Any, waiting_nodes: Mapping[str, str | None]) -> RunOutcome:
+    from .cli_render import error_text, leaf_failures
+
+    components = run_context.store.list_components(run_context.run_id)
+    failures = tuple((c.path, error_text(c)) for c in leaf_failures(components))
+    waiting = tuple(
+        (c.path, _description(c.path, waiting_nodes))
+        for c in components
+        if c.status == "waiting_input" and c.kind == "node"
+    )
+    assert run_context.run_dir is not None
+    return RunOutcome(
+        run_context.run_id, run_context.status, run_context.run_dir.root, result, failures, waiting
+    )
+
+
+def _description(path: str, waiting_nodes: Mapping[str, str | None]) -> str | None:
+    if path in waiting_nodes:
+        return waiting_nodes[path]
+    for pattern, description in waiting_nodes.items():
+        if "*" in pattern and _waits_at(path, {pattern: None}):
+            return description
+    return None
+
+
 def _finish_message(outcome: RunOutcome, out: TextIO) -> None:
-    out.write(f"run {outcome.run_id}: {outcome.status} ({outcome.run_dir})\n")
+    """The last lines of a run: its status, then its output, each failure once, or what it waits for."""
+    from .cli_render import clean, outcome_text, truncate
+
+    status = "waiting for input" if outcome.status == "waiting_input" else outcome.status
+    out.write(f"run {outcome.run_id}: {status} ({outcome.run_dir})\n")
     result = outcome.result
-    if outcome.status == "failed" and result is not None and result.error is not None:
-        out.write(f"error at {result.error.path or '?'}: {result.error.message}\n")
-    if outcome.status == "waiting_input":
-        out.write(f"resume with: danaflow resume {outcome.run_id} --input <node.path>=<json>\n")
+    if outcome.status == "completed" and result is not None:
+        text = outcome_text(json.loads(result.model_dump_json(fallback=repr)))
+        if text is not None:
+            shown, more = truncate(clean(text))
+            if "\n" in shown or more:
+                out.write("output:\n" + "".join(f"  {line}\n" for line in shown.splitlines()))
+            else:
+                out.write(f"output: {shown}\n")
+            if more or len(shown) < len(text.strip()):
+                rest = f"{more} more lines" if more else "the rest"
+                out.write(f"  … ({rest}: danaflow runs show {outcome.run_id} --component {result.path})\n")
+        if outcome.failures:
+            paths = ", ".join(p for p, _ in outcome.failures)
+            out.write(f"note: failed and routed on_error: {paths} (danaflow runs show {outcome.run_id})\n")
+    elif outcome.status == "failed":
+        if outcome.failures:
+            for path, error in outcome.failures:
+                out.write(f"error at {path}: {clean(error)}\n")
+        elif result is not None and result.error is not None:
+            out.write(f"error at {result.error.path or '?'}: {clean(result.error.message)}\n")
+    elif outcome.status == "waiting_input":
+        for path, description in outcome.waiting:
+            what = clean(description) if description else "input (the node has no description)"
+            out.write(f"{path} waits for: {what}\n")
+        example = outcome.waiting[0][0] if outcome.waiting else "<node.path>"
+        out.write(f"resume with: danaflow resume {outcome.run_id} --input {example}=<json>\n")
+    out.flush()
 
 
 def run_python_target(
@@ -180,10 +388,18 @@ def run_python_target(
     out: TextIO | None = None,
     **run_context_options: Any,
 ) -> RunOutcome:
-    """Runs ``module.py:agent_or_flow`` as a durable run; ``progress=None`` means live on a TTY."""
+    """Runs ``module.py:agent_or_flow`` as a durable run; ``progress=None`` means live on a TTY.
+
+    Bad targets and input paths raise RunError before a run is created. A run that fails outside
+    any component keeps the reason in its record (``danaflow runs show`` prints it).
+    """
+    from .context import RunContext
+
     out = out or sys.stdout
     definition, files, name = load_target(target)
     root_id = definition.id or name
+    waiting_nodes = input_nodes(definition, root_id)
+    check_inputs(inputs or {}, waiting_nodes, root_id)
     target_ref = f"{files[0]}:{name}" if files and target.split(":")[0].endswith(".py") else target
     run_context = RunContext(
         root_id,
@@ -196,10 +412,15 @@ def run_python_target(
     )
     try:
         run_context.setup_run(run_id_prefix or root_id)
-        out.write(f"run {run_context.run_id} ({run_context.run_dir.root if run_context.run_dir else ''})\n")
+        assert run_context.run_dir is not None
+        out.write(f"run {run_context.run_id} ({run_context.run_dir.root})\n")
         out.flush()
-        result = asyncio.run(_execute(run_context, definition, progress, out))
-        outcome = RunOutcome(run_context.run_id, run_context.status, run_context.run_dir.root, result)  # type: ignore[union-attr]
+        try:
+            result = _drive(run_context, definition, progress, out)
+        except BaseException as exc:
+            _record_failure(run_context, exc)
+            raise
+        outcome = _outcome(run_context, result, waiting_nodes)
     finally:
         run_context.close()
     _finish_message(outcome, out)
@@ -216,25 +437,34 @@ def resume_run(
     out: TextIO | None = None,
     **run_context_options: Any,
 ) -> RunOutcome:
-    """Resumes ``run_id`` in a new run: with ``from_path`` from that exact component, else only what
-    did not complete; ``inputs`` answer the nodes that were waiting for input."""
+    """Resumes ``run_id`` (an id, a unique prefix or ``latest``) in a new run: with ``from_path``
+    from that exact component, else only what did not complete; ``inputs`` answer the nodes that
+    were waiting. A resume that fails before any component ran leaves no new run behind."""
+    from .artifacts import RunDirectory
+    from .context import RunContext
+    from .resume import ResumePlan
+
     out = out or sys.stdout
     root = run_root or default_run_root()
-    with SQLiteRunStore(root / "danaflow.db") as store:
-        previous = store.get_run(run_id)
-        if previous is None:
-            recent = ", ".join(r.run_id for r in store.list_runs(limit=5))
-            raise RunError(f"unknown run {run_id!r}: want one of {recent or '(no runs)'}", path=run_id)
-    target = previous.meta.get("target")
-    if previous.meta.get("target_kind") != "python" or not target:
-        raise RunError(
-            f"run {run_id} was not started from a module.py:component target: want a run started by "
-            "`danaflow run module.py:agent_or_flow`",
-            path=run_id,
-        )
-    definition, files, _name = load_target(target)
+    with _open_store(root) as store:
+        previous = resolve_run(store, run_id)
+        run_id = previous.run_id
+        target = previous.meta.get("target")
+        if previous.meta.get("target_kind") != "python" or not target:
+            raise RunError(
+                f"run {run_id} was not started from a module.py:component target: want a run started by "
+                "`danaflow run module.py:agent_or_flow`",
+                path=run_id,
+            )
+        definition, files, _name = load_target(target)
+        root_id = previous.root_component_id
+        waiting_nodes = input_nodes(definition, root_id)
+        # Checked here, before the new run exists, so a typo creates nothing.
+        plan = ResumePlan.load(store, run_id, from_path)
+        plan.check_paths([root_id, *definition.component_paths(root_id)])
+        check_inputs(inputs or {}, waiting_nodes, root_id)
     run_context = RunContext(
-        previous.root_component_id,
+        root_id,
         project_root=Path(previous.meta.get("project_root") or Path.cwd()),
         run_root=root,
         previous_run_id=run_id,
@@ -244,16 +474,29 @@ def resume_run(
         meta={"target": target, "target_kind": "python"},
         **run_context_options,
     )
+    discard = False
     try:
-        run_context.setup_run(previous.root_component_id)
+        run_context.setup_run(root_id)
+        assert run_context.run_dir is not None
         out.write(
             f"run {run_context.run_id} resumes {run_id}" + (f" from {from_path}" if from_path else "") + "\n"
         )
         out.flush()
-        result = asyncio.run(_execute(run_context, definition, progress, out))
-        outcome = RunOutcome(run_context.run_id, run_context.status, run_context.run_dir.root, result)  # type: ignore[union-attr]
+        try:
+            result = _drive(run_context, definition, progress, out)
+        except BaseException as exc:
+            discard = not run_context.store.list_components(run_context.run_id)
+            if not discard:
+                _record_failure(run_context, exc)
+            raise
+        outcome = _outcome(run_context, result, waiting_nodes)
     finally:
+        new_id = run_context.run_id if run_context.is_setup else None
         run_context.close()
+        if discard and new_id is not None:
+            with _open_store(root) as store:
+                store.delete_run(new_id)
+            RunDirectory(root, new_id).remove()
     _finish_message(outcome, out)
     return outcome
 
@@ -261,6 +504,8 @@ def resume_run(
 # ---- inspection -------------------------------------------------------------------------------------
 def run_status(record: RunRecord) -> str:
     """The stored status, or ``interrupted`` for a ``running`` run whose process is gone."""
+    import socket
+
     if record.status != "running" or record.pid is None or record.host != socket.gethostname():
         return record.status
     try:
@@ -272,77 +517,114 @@ def run_status(record: RunRecord) -> str:
     return "running"
 
 
-def list_runs(run_root: Path | None = None, limit: int | None = None) -> list[RunRecord]:
+def list_runs(
+    run_root: Path | None = None, limit: int | None = None, status: str | None = None
+) -> list[RunRecord]:
+    """Runs, newest first; ``status`` keeps those whose current status (``run_status``) is that."""
+    if status is not None and status not in STATUSES:
+        raise RunError(f"bad --status {status!r}: want one of {', '.join(STATUSES)}")
     root = run_root or default_run_root()
     if not (root / "danaflow.db").exists():
         return []
-    with SQLiteRunStore(root / "danaflow.db") as store:
-        return store.list_runs(limit)
-
-
-def _fmt_time(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
+    with _open_store(root) as store:
+        if status is None:
+            return store.list_runs(limit)
+        runs = [r for r in store.list_runs() if run_status(r) == status]
+        return runs[:limit] if limit is not None else runs
 
 
 def show_run(run_id: str, run_root: Path | None = None) -> tuple[RunRecord, list[ComponentRecord]]:
-    root = run_root or default_run_root()
-    with SQLiteRunStore(root / "danaflow.db") as store:
-        record = store.get_run(run_id)
-        if record is None:
-            recent = ", ".join(r.run_id for r in store.list_runs(limit=5))
-            raise RunError(f"unknown run {run_id!r}: want one of {recent or '(no runs)'}", path=run_id)
-        return record, store.list_components(run_id)
-
-
-def render_tree(record: RunRecord, components: list[ComponentRecord]) -> Any:
-    """A Rich Tree of the components (status, duration, tokens), nested by path."""
-    from rich.tree import Tree
-
-    tree = Tree(f"[bold]{record.run_id}[/] {record.root_component_id} — {run_status(record)}")
-    nodes: dict[str, Any] = {}
-    for c in sorted(components, key=lambda c: (c.path.count("."), c.seq)):
-        parent_path = c.path.rsplit(".", 1)[0] if "." in c.path else None
-        parent = nodes.get(parent_path, tree) if parent_path else tree
-        tokens = c.prompt_tokens + c.completion_tokens
-        label = f"{c.path.rsplit('.', 1)[-1]}  {c.status}  {_fmt_duration(c.duration_s)}"
-        if tokens:
-            label += f"  {tokens} tokens"
-        if c.reused:
-            label += "  (reused)"
-        if c.error:
-            label += f"  [red]{c.error.splitlines()[0][:120]}[/]"
-        nodes[c.path] = parent.add(label)
-    return tree
+    """The run ``run_id`` names (an id, a unique prefix or ``latest``) and its components."""
+    with _open_store(run_root) as store:
+        record = resolve_run(store, run_id)
+        return record, store.list_components(record.run_id)
 
 
 def remove_runs(run_ids: Sequence[str], run_root: Path | None = None, *, force: bool = False) -> list[str]:
     """Deletes runs (store rows and run dirs); a live run needs ``force``. Returns the removed ids."""
+    from .artifacts import RunDirectory
+
     root = run_root or default_run_root()
     removed: list[str] = []
-    with SQLiteRunStore(root / "danaflow.db") as store:
-        for run_id in run_ids:
-            record = store.get_run(run_id)
-            if record is None:
-                raise RunError(f"unknown run {run_id!r}: want an id from `danaflow runs list`", path=run_id)
+    with _open_store(root) as store:
+        records = [resolve_run(store, ref) for ref in run_ids]
+        for record in records:
             if run_status(record) == "running" and not force:
-                raise RunError(f"run {run_id} is still running: want --force to remove it", path=run_id)
-            store.delete_run(run_id)
-            RunDirectory(root, run_id).remove()
-            removed.append(run_id)
+                raise RunError(
+                    f"run {record.run_id} is still running: want --force to remove it", path=record.run_id
+                )
+        for record in records:
+            store.delete_run(record.run_id)
+            RunDirectory(root, record.run_id).remove()
+            removed.append(record.run_id)
     return removed
 
 
+def _terminal_width(stream: TextIO) -> int | None:
+    """``$COLUMNS``, else the terminal's width, else None (a pipe: nothing is cut)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if stream.isatty():
+            import shutil
+
+            return shutil.get_terminal_size().columns
+    except (AttributeError, ValueError, OSError):
+        pass
+    return None
+
+
 # ---- Typer ------------------------------------------------------------------------------------------
+class PlainCommand(typer.core.TyperCommand):
+    """A command whose help shows arguments as their plain metavar (``TARGET``, ``RUN...``), not
+    Typer's ``{TARGET}`` and ``TARGET <str>``; options show theirs (``--timeout SECONDS``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:].replace("}", "", 1) if p.startswith("{") else p for p in pieces]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        args, opts = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name = (param.metavar or param.name or "").upper() + ("..." if param.nargs != 1 else "")
+                args.append((name, record[1]))
+            else:
+                opts.append(record)
+        if args:
+            with formatter.section("Arguments"):
+                formatter.write_dl(args)
+        if opts:
+            with formatter.section("Options"):
+                formatter.write_dl(opts)
+
+
 RunRootOpt = Annotated[
-    Path | None, typer.Option("--run-root", help="Run folder (default $DANAFLOW_RUN_ROOT or ./runs).")
+    Path | None,
+    typer.Option(
+        "--run-root", metavar="DIR", help="Where runs are stored (default: $DANAFLOW_RUN_ROOT or ./runs)."
+    ),
 ]
-InputOpt = Annotated[list[str] | None, typer.Option("--input", help="node.path=json input (repeatable).")]
+InputOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input", metavar="PATH=JSON", help="Input for a node that waits for one, by path (repeatable)."
+    ),
+]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Live table of components (default on a terminal), or one line per finished component.",
+    ),
+]
+RunIdArg = Annotated[
+    str, typer.Argument(metavar="RUN", help="A run id, a unique prefix of one, or 'latest'.")
+]
 
 
 def _fail(exc: DanaflowError) -> typer.Exit:
@@ -350,14 +632,31 @@ def _fail(exc: DanaflowError) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _interrupted() -> typer.Exit:
+    typer.echo("interrupted", err=True)
+    return typer.Exit(130)
+
+
+def _configure_logging() -> None:
+    from .cli_logging import configure_terminal_logging
+
+    configure_terminal_logging(False)
+
+
 def run_command(
-    target: Annotated[str, typer.Argument(help="module.py:agent_or_flow")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="module.py:agent_or_flow")],
     input: InputOpt = None,
     run_root: RunRootOpt = None,
-    prefix: Annotated[str | None, typer.Option("--prefix", help="Run id prefix.")] = None,
-    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", metavar="PREFIX", help="Run id prefix (default: the root id).")
+    ] = None,
+    progress: ProgressOpt = None,
 ) -> None:
-    """Run an agent or flow defined in a Python module, durably (resumable with `danaflow resume`)."""
+    """Run an agent or flow from a Python module, durably.
+
+    Resumable with `resume`; the root's output is printed at the end.
+    """
+    _configure_logging()
     try:
         outcome = run_python_target(
             target,
@@ -368,67 +667,106 @@ def run_command(
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     raise typer.Exit(outcome.exit_code)
 
 
 def resume_command(
-    run_id: Annotated[str, typer.Argument(help="The run to resume.")],
-    from_: Annotated[str | None, typer.Option("--from", help="Exact component path to re-run from.")] = None,
+    run_id: RunIdArg,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", metavar="PATH", help="Exact component path to re-run from (and all after it)."
+        ),
+    ] = None,
     input: InputOpt = None,
     run_root: RunRootOpt = None,
-    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    progress: ProgressOpt = None,
 ) -> None:
-    """Resume a run: from a component path, or (no --from) re-run only what did not complete."""
+    """Resume a run, from --from PATH or where it stopped.
+
+    Without --from, only what did not complete runs again; --input answers waiting nodes.
+    """
+    _configure_logging()
     try:
         outcome = resume_run(
             run_id, from_path=from_, inputs=parse_inputs(input or []), run_root=run_root, progress=progress
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     raise typer.Exit(outcome.exit_code)
 
 
-runs_app = typer.Typer(help="List, show and remove runs.", no_args_is_help=True)
-
-
-@runs_app.command("list")
 def list_command(
-    run_root: RunRootOpt = None, limit: Annotated[int, typer.Option("--limit", "-n")] = 20
+    run_root: RunRootOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", help="Show at most N runs.")] = 20,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", metavar="STATUS", help=f"Only runs in STATUS: {', '.join(STATUSES)}."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of run records.")] = False,
 ) -> None:
-    """List runs, newest first."""
-    from rich.console import Console
-    from rich.table import Table
+    """List runs, newest first.
 
-    table = Table("run", "root", "status", "created", "resumes")
-    for r in list_runs(run_root, limit):
-        table.add_row(
-            r.run_id, r.root_component_id, run_status(r), _fmt_time(r.created_at), r.previous_run_id or ""
-        )
-    Console().print(table)
+    Whole run ids whatever the terminal width; the other columns give way.
+    """
+    try:
+        runs = list_runs(run_root, limit, status)
+    except DanaflowError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        rows = [{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "status": run_status(r)} for r in runs]
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    from .cli_render import clean, fmt_time, format_table
+
+    if not runs:
+        sys.stdout.write("no runs" + (f" with status {status}" if status else "") + "\n")
+        return
+    table = [
+        [r.run_id, run_status(r), fmt_time(r.created_at), clean(r.root_component_id), r.previous_run_id or ""]
+        for r in runs
+    ]
+    headers = ["RUN", "STATUS", "CREATED", "ROOT", "RESUMES"]
+    sys.stdout.write(format_table(headers, table, _terminal_width(sys.stdout), keep=(0, 1)) + "\n")
 
 
-@runs_app.command("show")
-def show_command(run_id: str, run_root: RunRootOpt = None) -> None:
-    """Show a run's component tree with status, duration and tokens."""
-    from rich.console import Console
+def show_command(
+    run_id: RunIdArg,
+    run_root: RunRootOpt = None,
+    component: Annotated[
+        str | None,
+        typer.Option("--component", "-c", metavar="PATH", help="Show this one component in full."),
+    ] = None,
+) -> None:
+    """Show a run: each component's status, output and error.
+
+    Durations and tokens too; --component PATH shows one component in full.
+    """
+    from .cli_render import render_component, render_run
 
     try:
         record, components = show_run(run_id, run_root)
+        if component is not None:
+            match = next((c for c in components if c.path == component), None)
+            if match is None:
+                from .resume import unknown_path_error
+
+                raise unknown_path_error("component", component, [c.path for c in components], record.run_id)
+            sys.stdout.write(render_component(match) + "\n")
+            return
     except DanaflowError as exc:
         raise _fail(exc) from exc
-    console = Console()
-    console.print(render_tree(record, components))
-    if record.previous_run_id:
-        console.print(
-            f"resumed from {record.previous_run_id}"
-            + (f" at {record.start_path}" if record.start_path else "")
-        )
-    console.print(f"code {record.code_fingerprint or '-'}  inputs {record.inputs_hash or '-'}")
+    sys.stdout.write(render_run(record, run_status(record), components, _terminal_width(sys.stdout)) + "\n")
 
 
-@runs_app.command("rm")
 def rm_command(
-    run_ids: list[str],
+    run_ids: Annotated[
+        list[str], typer.Argument(metavar="RUN", help="Run ids, unique prefixes, or 'latest'.")
+    ],
     run_root: RunRootOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Also remove runs that look alive.")] = False,
 ) -> None:
@@ -440,7 +778,20 @@ def rm_command(
         raise _fail(exc) from exc
 
 
-app = typer.Typer(help="danaflow runs (standalone: python -m danaflow.runs).", no_args_is_help=True)
-app.command("run")(run_command)
-app.command("resume")(resume_command)
-app.add_typer(runs_app, name="runs")
+def _typer(help: str) -> typer.Typer:
+    return typer.Typer(help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+
+
+runs_app = _typer("List, show and remove runs.")
+for _name, _command in (("list", list_command), ("show", show_command), ("rm", rm_command)):
+    runs_app.command(_name, cls=PlainCommand)(_command)
+
+app = _typer("The run commands standalone: python -m danaflow.runs list|show|rm|run|resume.")
+for _name, _command in (
+    ("run", run_command),
+    ("resume", resume_command),
+    ("list", list_command),
+    ("show", show_command),
+    ("rm", rm_command),
+):
+    app.command(_name, cls=PlainCommand)(_command)

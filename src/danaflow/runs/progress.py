@@ -2,7 +2,9 @@
 
 It listens on the run's event bus like any other subscriber. On a TTY it shows the components
 running now and the last ones finished (bounded, so a 10,000-node flow does not grow the screen);
-elsewhere (CI logs, pipes) it prints one line per finished component.
+elsewhere (CI logs, pipes) it prints one line per finished component. A failure shows as a
+status here and nothing more: the CLI prints each failure's error once, when the run ends, rather
+than once per composite it failed on its way up.
 """
 
 from __future__ import annotations
@@ -75,8 +77,8 @@ class ProgressDisplay:
             self._live.update(self._render())
         else:
             line = f"{_MARKS.get(status, '?')} {event.path} ({elapsed:.3f}s)"
-            if status == "failed" and event.result is not None and event.result.error is not None:
-                line += f": {event.result.error.message}"
+            if status != "completed":
+                line += f" {status}"
             self.out.write(line + "\n")
             self.out.flush()
 

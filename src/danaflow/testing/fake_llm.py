@@ -545,3 +545,36 @@ def _anthropic_body(req: RecordedRequest, reply: Reply, pt: int, ct: int) -> dic
         "stop_sequence": None,
         "usage": {"input_tokens": pt, "output_tokens": ct},
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m danaflow.testing.fake_llm [--reply TEXT] [--model NAME]``: serves until Ctrl-C
+    (or SIGTERM), after printing its address and the model specs that point at it."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m danaflow.testing.fake_llm",
+        description="A fake OpenAI- and Anthropic-compatible LLM server on 127.0.0.1 (a free port).",
+    )
+    parser.add_argument("--reply", metavar="TEXT", default="OK", help="What every request is answered.")
+    parser.add_argument("--model", metavar="NAME", default="fake-model", help="The model name in its specs.")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job inherits it ignored
+        signal.signal(signum, lambda *_: stop.set())
+    with FakeLLMServer(model=args.model, default_reply=args.reply) as server:
+        sys.stdout.write(
+            f"fake LLM server on {server.base_url}\n"
+            f"DANAFLOW_LLM={server.spec}\n"
+            f"anthropic spec: {server.anthropic_spec}\n"
+            "Ctrl-C stops it.\n"
+        )
+        sys.stdout.flush()
+        while not stop.wait(0.5):  # a timed wait, so the signal handler gets to run
+            pass
+
+
+if __name__ == "__main__":
+    main()
