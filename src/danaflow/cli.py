@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from danaflow.launcher import configure_logging, parse_assignment, report, run_dana_file
+from danaflow.runs.cli_commands import PlainCommand
 
 __all__ = ["app", "main"]
 
@@ -23,23 +24,76 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
-@app.command("run")
+def _version(value: bool) -> None:
+    if value:
+        from danaflow import __version__
+
+        sys.stdout.write(f"danaflow {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """danaflow: the Dana language and a runtime for LLM agents."""
+
+
+@app.command("run", cls=PlainCommand)
 def run_command(
-    target: Annotated[str, typer.Argument(help="FILE.na, or module.py:agent_or_flow")],
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Wall-clock limit in seconds.")] = None,
-    max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Loop iterations + calls limit.")
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="FILE.na, or module.py:agent_or_flow")],
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", metavar="SECONDS", help="Wall-clock limit (FILE.na).")
     ] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="scope:name=json, repeatable.")] = None,
-    input: Annotated[list[str] | None, typer.Option("--input", help="node.path=json (flows).")] = None,
-    run_root: Annotated[Path | None, typer.Option("--run-root", help="Where runs are stored.")] = None,
-    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", metavar="N", help="Budget of loop iterations + calls (FILE.na)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", metavar="SCOPE:NAME=JSON", help="Set a variable before running (FILE.na; repeatable)."
+        ),
+    ] = None,
+    input: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input", metavar="PATH=JSON", help="Input for a node that waits for one (flows; repeatable)."
+        ),
+    ] = None,
+    run_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-root",
+            metavar="DIR",
+            help="Where runs are stored (flows; default $DANAFLOW_RUN_ROOT or ./runs).",
+        ),
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option("--prefix", metavar="PREFIX", help="Run id prefix (flows; default: the root id)."),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Live table of components (default on a terminal), or one line per component (flows).",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")] = False,
 ) -> None:
-    """Run a Dana program (print() to stdout, logs to stderr) or a flow/agent from a Python module."""
+    """Run a Dana program, or a flow/agent from a Python module.
+
+    FILE.na: print() goes to stdout, logs to stderr. module.py:name: a durable run (see `danaflow
+    runs`), resumable with `danaflow resume`; the root's output is printed at the end.
+    """
     configure_logging(debug)
     if target.endswith(".na"):
         path = Path(target)
@@ -53,13 +107,13 @@ def run_command(
         raise typer.Exit(code)
     from danaflow.runs.cli_commands import run_command as run_flow
 
-    run_flow(target, input=input, run_root=run_root, prefix=None, progress=progress)
+    run_flow(target, input=input, run_root=run_root, prefix=prefix, progress=progress)
 
 
-@app.command("check")
+@app.command("check", cls=PlainCommand)
 def check_command(
-    file: Annotated[Path, typer.Argument(help="The .na file to parse and compile.")],
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The .na file to parse and compile.")],
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")] = False,
 ) -> None:
     """Parse and compile a Dana program without running it."""
     from danaflow.errors import DanaflowError
@@ -73,11 +127,19 @@ def check_command(
     sys.stdout.write(f"{file}: ok\n")
 
 
-@app.command("repl")
+@app.command("repl", cls=PlainCommand)
 def repl_command(
-    set_: Annotated[list[str] | None, typer.Option("--set", help="scope:name=json, repeatable.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", metavar="SCOPE:NAME=JSON", help="Set a variable before the first input (repeatable)."
+        ),
+    ] = None,
 ) -> None:
-    """An interactive Dana prompt; state is kept between inputs. Ctrl-D quits."""
+    """An interactive Dana prompt that keeps state between inputs.
+
+    `help` explains the prompt; `exit`, `quit` or Ctrl-D leave it; Ctrl-C stops the running input.
+    """
     from danaflow.repl import Repl
 
     configure_logging(False)
@@ -123,7 +185,7 @@ def ui_command(
 def _mount_run_commands() -> None:
     from danaflow.runs.cli_commands import resume_command, runs_app
 
-    app.command("resume")(resume_command)
+    app.command("resume", cls=PlainCommand)(resume_command)
     app.add_typer(runs_app, name="runs")
 
 

@@ -8,7 +8,6 @@ Typer (with click and pydantic behind it) is about half of a hello-world's start
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import traceback
 from pathlib import Path
@@ -20,13 +19,9 @@ __all__ = ["configure_logging", "fast_run", "main", "parse_assignment", "report"
 
 
 def configure_logging(debug: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("danaflow")
-    root.handlers[:] = [handler]
-    root.propagate = False
-    if debug:
-        root.setLevel(logging.DEBUG)
+    from danaflow.runs.cli_logging import configure_terminal_logging
+
+    configure_terminal_logging(debug)
 
 
 def parse_assignment(item: str) -> tuple[str, Any]:
@@ -110,6 +105,11 @@ def fast_run(args: list[str]) -> int | None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``danaflow`` console script."""
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        from danaflow import __version__
+
+        sys.stdout.write(f"danaflow {__version__}\n")
+        raise SystemExit(0)
     code = fast_run(args)
     if code is not None:
         raise SystemExit(code)
