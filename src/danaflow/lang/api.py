@@ -17,11 +17,21 @@ from danaflow.errors import DanaflowError
 from .compiler import CompiledExpression as _Code
 from .compiler import compile_expression_code, compile_program
 from .limits import Watchdog
+from .policy import Isolation, SandboxPolicy
 from .report import register_source, to_dana_error
 from .runtime import Runtime, undefined_name
 from .sandbox import SandboxContext
 
-__all__ = ["CompiledExpression", "ExecutionOutcome", "check", "compile_expression", "run"]
+__all__ = ["UNSET", "CompiledExpression", "ExecutionOutcome", "check", "compile_expression", "run"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Marks an option the caller did not give (None means 'no limit' for memory_limit)."""
 
 
 @dataclass
@@ -96,12 +106,19 @@ def run(
     max_steps: int | None = None,
     print_sink: Callable[[str], None] | None = None,
     search_paths: Iterable[str | Path] = (),
+    isolation: Isolation | None = None,
+    memory_limit: int | _Unset | None = UNSET,
+    cold: bool = False,
 ) -> ExecutionOutcome:
     """Runs a Dana program (source text or a .na path) against ``context``.
 
     Never raises for a problem in the program: syntax errors, runtime errors, sandbox refusals and
     exhausted limits come back in ``outcome.error`` with their Dana location. ``timeout`` is
     wall-clock seconds; ``max_steps`` bounds loop iterations plus function calls.
+
+    ``isolation`` overrides the context's policy: ``"process"`` (the default) runs the program in
+    a confined worker process (lang/isolated.py), ``"inprocess"`` in this thread, for trusted code
+    only. ``cold`` starts a one-off worker instead of using the warm pool (one-shot commands).
     """
     ctx = context if context is not None else SandboxContext()
     if print_sink is not None:
@@ -111,6 +128,18 @@ def run(
         source, fname = _read_source(source_or_path, filename)
     except DanaflowError as err:
         return ExecutionOutcome(None, ctx, error=err)
+    changes: dict[str, Any] = {}
+    if timeout is not None:
+        changes["timeout"] = timeout
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    if memory_limit is not UNSET:
+        changes["memory_limit"] = memory_limit
+    if isolation is not None:
+        changes["isolation"] = isolation
+    policy = ctx.policy.widen(**changes) if changes else ctx.policy
+    if policy.isolation == "process":
+        return _run_in_worker(source, fname, ctx, policy, _search_paths(fname, search_paths), cold, started)
     runtime = Runtime(
         ctx,
         filename=fname,
@@ -131,6 +160,34 @@ def run(
         error = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
     return ExecutionOutcome(
         value, ctx, "".join(runtime.output), error, runtime.logs, time.perf_counter() - started
+    )
+
+
+def _run_in_worker(
+    source: str,
+    fname: str,
+    ctx: SandboxContext,
+    policy: SandboxPolicy,
+    search_paths: tuple[Path, ...],
+    cold: bool,
+    started: float,
+) -> ExecutionOutcome:
+    from .isolated import run_isolated
+
+    steps = policy.max_steps is not None or policy.timeout is not None
+    try:
+        program = compile_program(source, fname, steps=steps)
+    except DanaflowError as err:
+        return ExecutionOutcome(None, ctx, error=err, duration_s=time.perf_counter() - started)
+    register_source(fname, source)
+    result = run_isolated(program, ctx, policy, search_paths=search_paths, cold=cold)
+    return ExecutionOutcome(
+        result.value,
+        ctx,
+        "".join(result.output),
+        result.error,
+        result.logs,
+        time.perf_counter() - started,
     )
 
 

@@ -21,7 +21,7 @@ from danaflow.errors import (
 
 from .runtime import StepLimitExceeded, TimeoutExpired
 
-__all__ = ["register_source", "to_dana_error"]
+__all__ = ["register_source", "source_line", "to_dana_error"]
 
 _SOURCES: OrderedDict[str, list[str]] = OrderedDict()
 
@@ -32,6 +32,14 @@ def register_source(filename: str, source: str) -> None:
     _SOURCES.move_to_end(filename)
     if len(_SOURCES) > 256:
         _SOURCES.popitem(last=False)
+
+
+def source_line(filename: str, line: int) -> str | None:
+    """The text of ``line`` of a registered Dana source, or None."""
+    lines = _SOURCES.get(filename)
+    if lines is None or not 0 < line <= len(lines):
+        return None
+    return lines[line - 1]
 
 
 def _is_dana(code: types.CodeType) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "Runtime",
     "StepLimitExceeded",
     "TimeoutExpired",
+    "find_dana_module",
     "store_attribute",
     "undefined_name",
 ]
@@ -118,12 +119,6 @@ NO_DEFAULT: Any = _NoDefault()
 """Marks a struct field without a default."""
 
 
-def _make_struct(name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
-    from . import structs  # deferred: pydantic costs ~100 ms of start-up, and most programs need none
-
-    return structs.make_struct(name, fields, doc)
-
-
 def _make_interface(
     name: str, fields: dict[str, tuple[Any, Any]], methods: list[str], doc: str | None
 ) -> type:
@@ -164,6 +159,16 @@ def store_attribute(obj: Any, name: str, value: Any, cache: dict[str, Any], site
     field_type = simple.get(name)
     if field_type is not None and type(value) is field_type:
         cache[f"_sc{site}"], cache[f"_st{site}"] = cls, field_type
+
+
+def find_dana_module(dotted: str, search_paths: tuple[Path, ...]) -> Path | None:
+    """The .na file ``import dotted`` loads: the first ``a/b.na`` under a search path."""
+    rel = Path(*dotted.split(".")).with_suffix(".na")
+    for base in search_paths:
+        candidate = base / rel
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def undefined_name(name: str) -> Any:
@@ -213,6 +218,8 @@ class Runtime:
         """This run's log thresholds (``log_level()``), never the process's loggers."""
         self._loading: set[str] = set()
         self._receivers: dict[str, Any] = {}
+        self.struct_registry: dict[tuple[Any, ...], type] | None = None
+        """A worker's canonical struct classes (codec.py decodes into the same ones); None in-process."""
         self._base = self._build_base()
 
     # ---- the globals a program runs in
@@ -240,7 +247,7 @@ class Runtime:
                 "_T": type,
                 "_import": self._import,
                 "_from_import": self._from_import,
-                "_struct": _make_struct,
+                "_struct": self._struct,
                 "_interface": _make_interface,
                 "_receiver": self._receiver,
                 "_attr": _guarded_attr,
@@ -304,6 +311,11 @@ class Runtime:
         self._step()
         return True
 
+    def _struct(self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
+        from . import structs  # deferred: pydantic costs ~100 ms of start-up, and most programs need none
+
+        return structs.make_struct(name, fields, doc, canonical=self.struct_registry)
+
     def _receiver(self, name: str, annotation: Any, fn: Callable[..., Any]) -> Any:
         from . import structs  # pydantic loads only for programs that use structs
 
@@ -316,12 +328,7 @@ class Runtime:
             raise ImportError(f"cannot import name {name!r} from {module!r}") from None
 
     def _find_dana_module(self, dotted: str) -> Path | None:
-        rel = Path(*dotted.split(".")).with_suffix(".na")
-        for base in self.search_paths:
-            candidate = base / rel
-            if candidate.is_file():
-                return candidate
-        return None
+        return find_dana_module(dotted, self.search_paths)
 
     def _import(self, dotted: str, bind_top: bool) -> Any:
         path = self._find_dana_module(dotted)
