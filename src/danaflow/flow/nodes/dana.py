@@ -3,8 +3,11 @@
 The program sees the node's scopes: ``private:`` of the nearest agent and the run's ``public:``
 and ``system:`` (so its writes there are visible to later nodes), a fresh ``local:`` that starts
 with the component variables visible from the node, and the run's resources through ``use()``.
-Programs run in a worker thread (they are CPU-bound and may call ``reason()`` synchronously).
-``result("node.outcome.text")`` reads earlier results like ``$hier{}``.
+The program is untrusted (an LLM may have written it): by default it runs in a confined worker
+process (lang/isolated.py) with the memory, CPU and time limits of its SandboxPolicy, and only
+data crosses in and out. ``isolation="inprocess"`` runs it in a worker thread of this process,
+for trusted programs. ``result("node.outcome.text")`` reads earlier results by path, as
+``$hier{}`` does; its argument is a path, never template text.
 Outcome: ``value`` (the last top-level expression statement's value) and ``text`` (what the
 program printed, or the value as text when it printed nothing).
 """
@@ -23,6 +26,7 @@ from .base import Node, NodeFailedError
 
 if TYPE_CHECKING:
     from danaflow.context.context import ExecutionContext
+    from danaflow.lang.policy import Isolation
 
 __all__ = ["DanaNode"]
 
@@ -39,6 +43,8 @@ class DanaNode(Node):
         path: str | Path | None = None,
         timeout: float | None = None,
         max_steps: int | None = None,
+        isolation: Isolation | None = None,
+        memory_limit: int | None = None,
         **kw: Any,
     ):
         super().__init__(**kw)
@@ -48,6 +54,9 @@ class DanaNode(Node):
         self.path = Path(path) if path is not None else None
         self.timeout = timeout
         self.max_steps = max_steps
+        self.isolation = isolation
+        """None: the context's policy decides (process isolation unless the run widened it)."""
+        self.memory_limit = memory_limit
 
     def source(self) -> tuple[str, str]:
         """The program text and the file name errors should name."""
@@ -57,7 +66,7 @@ class DanaNode(Node):
         return self.program, "<dana node>"
 
     async def execute(self, ctx: ExecutionContext) -> NodeExecutionResult:
-        from danaflow.lang.api import run  # deferred: the compiler loads lark
+        from danaflow.lang.api import UNSET, run  # deferred: the compiler loads lark
 
         source, filename = self.source()
         if self.program is not None:
@@ -79,6 +88,8 @@ class DanaNode(Node):
             timeout=self.timeout,
             max_steps=self.max_steps,
             print_sink=printed.append,
+            isolation=self.isolation,
+            memory_limit=self.memory_limit if self.memory_limit is not None else UNSET,
         )
         output = outcome_.output or "".join(printed)
         value = outcome_.value
@@ -103,10 +114,12 @@ class DanaNode(Node):
 
 def _result_lookup(ctx: ExecutionContext) -> Any:
     def result(path: str) -> Any:
-        try:
-            return TemplateEngine.evaluate(
-                f"$hier{{{path}}}", execution_context=ctx, name=f"result({path!r})"
+        if not isinstance(path, str):
+            raise TypeError(
+                f"result() got {type(path).__name__}, want a component path like 'node.outcome.text'"
             )
+        try:
+            return TemplateEngine.resolve_path(path, ctx, kind="hier", name=f"result({path[:80]!r})")
         except TemplateError as err:
             # Reported at the Dana line that called result(), not at the generated template.
             raise LookupError(f"result({path!r}): {err.message.split(': ', 1)[-1]}") from None
