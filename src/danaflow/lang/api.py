@@ -204,10 +204,25 @@ class CompiledExpression:
         self._code = code
         self.source = code.source
 
+    @property
+    def bounded(self) -> bool:
+        """Whether evaluating it is bounded by its size and inputs (no calls, loops, ``*``, ``**``)."""
+        return self._code.bounded
+
     def evaluate(self, names: Mapping[str, Any] | None = None, context: SandboxContext | None = None) -> Any:
-        """Evaluates with free names from ``names``, then the context's scopes, then builtins."""
+        """Evaluates with free names from ``names``, then the context's scopes, then builtins.
+
+        A bounded expression runs here; any other runs in a worker process under the context's
+        policy (``$expr{sum(range(10**12))}`` in a template cannot stall the host), unless the
+        policy is ``inprocess``.
+        """
         ctx = context if context is not None else SandboxContext()
         names = names if names is not None else {}
+        if not self._code.bounded and ctx.policy.isolation == "process":
+            from .isolated import evaluate_isolated
+
+            register_source(self._code.filename, self.source)
+            return evaluate_isolated(self._code, names, ctx, ctx.policy)
         runtime = Runtime(ctx, filename=self._code.filename)
         scopes = (ctx.local, ctx.private, ctx.public, ctx.system) if context is not None else ()
 

@@ -463,8 +463,7 @@ class ExpressionCompiler:
         """
         n = name.id
         if self.expression_mode:
-            if n not in self.internal_names:
-                self._free.add(n)
+            self._free.add(n)
             return ast.Call(ast.Name("_lk", ast.Load()), [ast.Constant(n)], [])
         if n in BUILTIN_NAMES:
             return ast.Name(n, ast.Load())
