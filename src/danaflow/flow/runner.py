@@ -504,6 +504,37 @@ class _Runner:
         hooks.run_finished(result)
         return result
 
+    def run_sync(self) -> NodeExecutionResult:
+        """``run()`` for scripts and notebooks, blocking until the root's record is ready.
+
+        Outside an event loop it is ``asyncio.run(self.run())``. Inside one (a Jupyter cell, an
+        async caller) ``asyncio.run`` is refused and the loop cannot be re-entered, so the run gets
+        a loop of its own on a worker thread, with a copy of the caller's context variables; the
+        caller's loop waits for it. Exceptions come back as ``run()`` raises them.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.run())
+        import contextvars
+        import threading
+
+        context = contextvars.copy_context()
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["result"] = context.run(lambda: asyncio.run(self.run()))
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=target, name="danaflow-run-sync")
+        worker.start()
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
 
 class FlowRunner(_Runner):
     """Runs a FlowDefinition: ``await FlowRunner(flow, run_context).run()``."""

@@ -3,6 +3,10 @@
 Plain counters rather than the OpenTelemetry metrics SDK: a run is short-lived and wants its totals
 in its own directory, not a periodic reader exporting to a collector. One line per component, then
 one ``summary`` line; ``danaflow runs show`` and the benchmarks read the same file.
+
+Each LLM call and its tokens count once, at the node that made it. A composite's row rolls up its
+descendants' calls and tokens (the runner already sums a composite's usage from its children), so
+the summary adds up nodes only: summing every row would count a call once per level of nesting.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ class ComponentMetric:
     completion_tokens: int = 0
     cost: float = 0.0
     reused: bool = False
+    llm_calls: int = 0
+    """Model calls made at this path (a node) or under it (a composite), cache hits included."""
 
+
+_LEAF_KINDS = frozenset({"node"})
+"""Where calls are made and counted; every other kind is a composite whose usage sums its children."""
 
 _FIELDS = tuple(f.name for f in fields(ComponentMetric))
 
@@ -45,6 +54,7 @@ class RunMetrics:
         self.status_counts: Counter[str] = Counter()
         self.kind_counts: Counter[str] = Counter()
         self.llm_calls = 0
+        self._calls_at: Counter[str] = Counter()
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cost = 0.0
@@ -54,14 +64,32 @@ class RunMetrics:
             self.components.append(metric)
             self.status_counts[metric.status] += 1
             self.kind_counts[metric.kind] += 1
-            if not metric.reused:
+            if not metric.reused and metric.kind in _LEAF_KINDS:
                 self.prompt_tokens += metric.prompt_tokens
                 self.completion_tokens += metric.completion_tokens
                 self.cost += metric.cost
 
-    def record_llm_call(self) -> None:
+    def record_llm_call(self, path: str | None = None) -> None:
+        """Counts one model call, made by the component at ``path`` (None when it is not known)."""
         with self._lock:
             self.llm_calls += 1
+            if path is not None:
+                self._calls_at[path] += 1
+
+    def calls_under(self, path: str) -> int:
+        """Calls made at ``path`` or by any component below it."""
+        with self._lock:
+            prefix = path + "."
+            return sum(n for p, n in self._calls_at.items() if p == path or p.startswith(prefix))
+
+    def _rolled_up_calls(self) -> dict[str, int]:
+        """Calls by path, each also added to every ancestor path (caller holds the lock)."""
+        totals: Counter[str] = Counter()
+        for path, n in self._calls_at.items():
+            parts = path.split(".")
+            for i in range(1, len(parts) + 1):
+                totals[".".join(parts[:i])] += n
+        return totals
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -82,8 +110,14 @@ class RunMetrics:
         """Writes one line per component then the summary, atomically (temp file + rename)."""
         with self._lock:
             # Fields are scalars: a shallow dict (asdict deep-copies, a cost per component).
+            calls = self._rolled_up_calls()
             rows = [
-                {"type": "component", "run_id": self.run_id, **{f: getattr(m, f) for f in _FIELDS}}
+                {
+                    "type": "component",
+                    "run_id": self.run_id,
+                    **{f: getattr(m, f) for f in _FIELDS},
+                    "llm_calls": m.llm_calls or calls.get(m.path, 0),
+                }
                 for m in self.components
             ]
         rows.append(self.summary())

@@ -19,7 +19,7 @@ from .logs import JsonlLogHandler, MemoryLogHandler, _current_run_id
 from .metrics import RunMetrics
 from .records import SpanRecord
 from .settings import ObservabilitySettings
-from .tracing import NOOP_SPAN, NoopSpan, RunTracer, Span
+from .tracing import NOOP_SPAN, NoopSpan, RunTracer, Span, current_path
 
 __all__ = ["Telemetry", "current_telemetry", "log", "span"]
 
@@ -41,7 +41,12 @@ def span(
     node becomes that node's child without being told where it is.
     """
     telemetry = _current.get()
-    if telemetry is None or telemetry.tracer is None:
+    if telemetry is None:
+        return NOOP_SPAN
+    if kind == "llm":
+        # Counted whether or not tracing is on: metrics.jsonl's llm_calls comes from here.
+        telemetry.metrics.record_llm_call(path or current_path())
+    if telemetry.tracer is None:
         return NOOP_SPAN
     return telemetry.tracer.span(kind, path, name, **attrs)
 
