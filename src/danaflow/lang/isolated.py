@@ -437,6 +437,7 @@ def evaluate_isolated(
     ``names`` resolves the expression's free names (placeholders and variables); what it lacks is
     looked up in the context's scopes by the worker, as in-process evaluation would.
     """
+    policy = policy.widen(timeout=policy.template_timeout, max_steps=policy.template_steps)
     job = _Job(ctx, policy)
     provided = {}
     for name in expr.refs.free:
