@@ -75,14 +75,27 @@ def dana_stack(tb: types.TracebackType | None) -> list[tuple[str, Location]]:
     return stack
 
 
+_MAX_MESSAGE = 4000
+
+
 def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and len(exc.args) == 1:
-        return (
-            repr(exc.args[0])
-            if not isinstance(exc.args[0], str) or not exc.args[0].startswith("no ")
-            else exc.args[0]
-        )
-    text = str(exc)
+    """The text of ``exc``, cut to a readable length, without trusting its args to print.
+
+    An exception whose args nest 200,000 levels deep makes ``str()`` raise RecursionError; the
+    host's error reporting must never be the thing that fails.
+    """
+    try:
+        if isinstance(exc, KeyError) and len(exc.args) == 1:
+            arg = exc.args[0]
+            text = arg if isinstance(arg, str) and arg.startswith("no ") else repr(arg)
+        else:
+            text = str(exc)
+    except (RecursionError, MemoryError):
+        text = f"<a {type(exc).__name__} whose message is nested too deeply to show>"
+    except Exception as inner:
+        text = f"<a {type(exc).__name__} whose message could not be shown: {type(inner).__name__}>"
+    if len(text) > _MAX_MESSAGE:
+        text = f"{text[:_MAX_MESSAGE]}... ({len(text) - _MAX_MESSAGE} more characters not shown)"
     return text or type(exc).__name__
 
 
