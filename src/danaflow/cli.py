@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from danaflow.launcher import configure_logging, parse_assignment, report, run_dana_file
+from danaflow.launcher import configure_logging, parse_assignment, read_dana_file, report, run_dana_file
 from danaflow.runs.cli_commands import PlainCommand
 
 __all__ = ["app", "main"]
@@ -120,7 +120,7 @@ def check_command(
     from danaflow.lang.api import check
 
     try:
-        check(file)
+        check(read_dana_file(file), filename=str(file))
     except DanaflowError as err:
         report(err, debug)
         raise typer.Exit(1) from None

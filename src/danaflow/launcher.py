@@ -15,7 +15,15 @@ from typing import Any
 
 from danaflow.errors import DanaflowError
 
-__all__ = ["configure_logging", "fast_run", "main", "parse_assignment", "report", "run_dana_file"]
+__all__ = [
+    "configure_logging",
+    "fast_run",
+    "main",
+    "parse_assignment",
+    "read_dana_file",
+    "report",
+    "run_dana_file",
+]
 
 
 def configure_logging(debug: bool) -> None:
@@ -49,9 +57,25 @@ def report(error: Exception, debug: bool) -> None:
         sys.stderr.write("".join(traceback.format_exception(cause)))
 
 
+def read_dana_file(path: Path) -> str:
+    """A .na file's text. Bytes that are not UTF-8 are a DanaSyntaxError at their line and column
+    (not a UnicodeDecodeError, which is a ValueError and read as a bad ``--set``); a file that
+    cannot be read is a DanaflowError naming it."""
+    from danaflow.lang.syntax_errors import decode_source
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DanaflowError(f"cannot read Dana program: {exc.strerror}", path=str(path)) from None
+    source = decode_source(data, str(path))
+    # A one-line source ending in ".na" would be taken for a path by run()/check().
+    return source if "\n" in source else source + "\n"
+
+
 def run_dana_file(
     path: Path, timeout: float | None, max_steps: int | None, assignments: list[str], debug: bool
 ) -> int:
+    """Runs a .na file; returns the exit code. A ValueError means a bad ``--set`` item."""
     from danaflow.api import run
     from danaflow.lang.sandbox import SandboxContext
 
@@ -59,12 +83,17 @@ def run_dana_file(
     for item in assignments:
         key, value = parse_assignment(item)
         ctx.set(key, value)
+    try:
+        source = read_dana_file(path)
+    except DanaflowError as err:
+        report(err, debug)
+        return 1
 
     def sink(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    outcome = run(path, ctx, timeout=timeout, max_steps=max_steps, print_sink=sink)
+    outcome = run(source, ctx, filename=str(path), timeout=timeout, max_steps=max_steps, print_sink=sink)
     if outcome.error is not None:
         report(outcome.error, debug)
         return 1

@@ -182,12 +182,13 @@ def _layout(stream: Iterator[Token], scan: Scan) -> Iterator[Token]:
                         raise too_deep(depth, scan.location(token.end_line, token.end_column))
                 yield Token.new_borrow_pos("_INDENT", indent_str, token)
                 continue
+            above = levels[-1]
             while indent < levels[-1]:
-                levels.pop()
+                above = levels.pop()
                 depth -= 1
                 yield Token.new_borrow_pos("_DEDENT", indent_str, token)
             if indent != levels[-1]:
-                want = " or ".join(str(n + 1) for n in levels[-2:])
+                want = f"{levels[-1] + 1} or {above + 1}"
                 raise scan.error(
                     f"got a dedent to column {indent + 1}, want column {want} "
                     "(the indentation of an enclosing block)",

@@ -7,6 +7,7 @@ refusals that come before parsing live here too: bytes that are not UTF-8 and NU
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -182,7 +183,8 @@ def decode_source(data: bytes, filename: str) -> str:
 # CPython's compile() refusals that Dana source can reach, reworded as "got X, want Y".
 _PYTHON_MESSAGES = {
     "too many statically nested blocks": (
-        "too many nested loops, try and with blocks: got more than 20, want at most 20"
+        "too many nested loops, try and with blocks: got more than CPython allows, want at most 20 "
+        "counting the program's own"
     ),
     "multiple starred expressions in assignment": (
         "got more than one starred target in an assignment, want at most one"
@@ -196,12 +198,17 @@ def front_end(fn: Callable[[], T], filename: str, source: str = "") -> T:
     A RecursionError runs the step again with a deep stack (``nesting.call_with_deep_stack``);
     a SyntaxError from CPython's ``compile()`` keeps its position (the compiler copies Dana lines
     and columns onto the Python tree); a ValueError or MemoryError is reported at the file.
+    CPython's SyntaxWarnings ("perhaps you missed a comma?") are Python advice about generated
+    code, so they are silenced (``catch_warnings`` is process-wide: a warning another thread
+    raises meanwhile may be silenced too).
     """
     try:
-        try:
-            return fn()
-        except RecursionError:
-            return call_with_deep_stack(fn)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            try:
+                return fn()
+            except RecursionError:
+                return call_with_deep_stack(fn)
     except DanaflowError:
         raise
     except SyntaxError as exc:
