@@ -324,14 +324,18 @@ def test_bad_targets(tmp_path):
 
 
 # ---- model failures ------------------------------------------------------------------------------
-def test_a_connection_error_prints_once_and_names_the_url(tmp_path):
+@pytest.mark.parametrize("progress", [[], ["--progress"]], ids=["plain-lines", "live-table"])
+def test_a_connection_error_prints_once_and_names_the_url(tmp_path, progress):
     env = {"DANAFLOW_LLM": "openai-compatible:http://127.0.0.1:9/v1#m"}
-    proc = danaflow("run", write(tmp_path, "talk.py", LLM_FLOW) + ":agent", cwd=tmp_path, env=env)
+    proc = danaflow("run", write(tmp_path, "talk.py", LLM_FLOW) + ":agent", *progress, cwd=tmp_path, env=env)
     assert proc.returncode == 1
     both = proc.stdout + proc.stderr
     assert both.count("cannot connect to POST http://127.0.0.1:9/v1/chat/completions") == 1, both
     assert "error at talk.main.ask: " in proc.stdout
-    assert "✗ talk.main.ask (" in proc.stdout and "✗ talk (" in proc.stdout
+    if not progress:
+        assert "✗ talk.main.ask (" in proc.stdout and "✗ talk (" in proc.stdout
+    else:  # the live table: statuses only, the error after it
+        assert proc.stdout.index("talk.main.ask") < proc.stdout.index("error at talk.main.ask")
 
 
 def test_http_404_says_which_endpoint(tmp_path, fake_llm):
