@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Confinement", "clean_environment", "confine", "landlock_abi"]
+__all__ = ["Confinement", "clean_environment", "confine", "confine_os", "landlock_abi", "set_limits"]
 
 _SYS_LANDLOCK_CREATE_RULESET = 444
 _SYS_LANDLOCK_ADD_RULE = 445
@@ -246,6 +246,32 @@ def _seccomp(info: Confinement) -> None:
     info.seccomp = True
 
 
+def confine_os(workdir: str, info: Confinement | None = None, read_only: Iterable[str] = ()) -> Confinement:
+    """Landlock and seccomp for the calling process, for good (see the module docstring)."""
+    info = info if info is not None else Confinement()
+    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace of the worker by its own uid
+    readable = {sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path), *read_only}
+    readable |= {
+        "/usr/lib",
+        "/lib",
+        "/lib64",
+        "/usr/lib64",
+        "/usr/share/zoneinfo",
+        "/dev/null",
+        "/dev/urandom",
+    }
+    _landlock(sorted(p for p in readable if os.path.exists(p)), [workdir], info)
+    _seccomp(info)
+    return info
+
+
+def set_limits(memory: int | None, cpu: float | None, info: Confinement | None = None) -> Confinement:
+    """RLIMIT_AS / RLIMIT_CPU (from now) / RLIMIT_FSIZE for the calling process."""
+    info = info if info is not None else Confinement()
+    _set_rlimits(memory, cpu, info)
+    return info
+
+
 def confine(
     workdir: str,
     *,
@@ -260,19 +286,7 @@ def confine(
     always readable, so lazy imports keep working); ``workdir`` is its only writable place.
     """
     info = Confinement()
-    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace of the worker by its own uid
     _set_rlimits(memory, cpu, info)
     if os_confinement:
-        readable = {sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path), *read_only}
-        readable |= {
-            "/usr/lib",
-            "/lib",
-            "/lib64",
-            "/usr/lib64",
-            "/usr/share/zoneinfo",
-            "/dev/null",
-            "/dev/urandom",
-        }
-        _landlock(sorted(p for p in readable if os.path.exists(p)), [workdir], info)
-        _seccomp(info)
+        confine_os(workdir, info, read_only)
     return info

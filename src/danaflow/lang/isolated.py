@@ -36,6 +36,8 @@ from .values import Capability, capability_of, safe_exception, to_dana_value
 __all__ = ["JobResult", "evaluate_isolated", "run_isolated"]
 
 _GRACE_S = 2.0
+_closer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="danaflow-worker-close")
+"""Closes finished workers (sockets, stderr pipe, work dir) off the job's critical path."""
 _HOST_STRUCTS: dict[tuple[Any, ...], type] = {}
 _HOST_STRUCTS_LOCK = threading.Lock()
 _TRACE_LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<fn>\S+)')
@@ -284,7 +286,10 @@ def _exchange(
 
     policy = job.policy
     pool = pool if pool is not None else default_pool()
-    worker = pool.cold() if cold else pool.acquire()
+    if cold or not policy.os_confinement:
+        worker = pool.cold(os_confinement=policy.os_confinement)
+    else:
+        worker = pool.acquire()
     result = JobResult()
     deadline = time.monotonic() + policy.timeout + _GRACE_S if policy.timeout else None
     calls = concurrent.futures.ThreadPoolExecutor(max_workers=1) if policy.timeout else None
@@ -362,7 +367,7 @@ def _exchange(
     finally:
         if calls is not None:
             calls.shutdown(wait=False, cancel_futures=True)
-        worker.close()
+        _closer.submit(worker.close)
     return result
 
 

@@ -175,11 +175,14 @@ class WorkerPool:
         pid, workdir = _hello(host_end, "forked")
         return Worker(pid, host_end, diag_r, workdir)
 
-    def cold(self) -> Worker:
-        """A worker started directly (no zygote): for one-shot commands."""
+    def cold(self, *, os_confinement: bool = True) -> Worker:
+        """A worker started directly (no zygote): for one-shot commands, and for a policy that
+        turns OS confinement off (the pool's workers confine themselves before any job)."""
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         diag_r, diag_w = os.pipe()
-        cmd = self._command("single", {"channel_fd": child_end.fileno(), "diag_fd": diag_w})
+        cmd = self._command(
+            "single", {"channel_fd": child_end.fileno(), "diag_fd": diag_w, "os_confinement": os_confinement}
+        )
         process = subprocess.Popen(
             cmd,
             pass_fds=[child_end.fileno(), diag_w],

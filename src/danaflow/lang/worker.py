@@ -114,11 +114,13 @@ def _scope_delta(ctx: Any, snapshot: dict[str, dict[str, bytes]], codec: Any) ->
     return delta, problems
 
 
-def _run_job(host: _Host, job: dict[str, Any], workdir: str, struct_registry: dict) -> dict[str, Any]:
+def _run_job(
+    host: _Host, job: dict[str, Any], workdir: str, struct_registry: dict, info: Any
+) -> dict[str, Any]:
     from danaflow.errors import DanaflowError, ResourceLimitError
 
     from .codec import Codec
-    from .confine import confine
+    from .confine import set_limits
     from .exchange import error_record
     from .limits import Watchdog
     from .policy import SandboxPolicy
@@ -127,12 +129,7 @@ def _run_job(host: _Host, job: dict[str, Any], workdir: str, struct_registry: di
     from .typespace import decode_type
 
     policy = job["policy"]
-    info = confine(
-        workdir,
-        memory=policy.get("memory_limit"),
-        cpu=policy.get("cpu_limit"),
-        os_confinement=bool(policy.get("os_confinement", True)),
-    )
+    set_limits(policy.get("memory_limit"), policy.get("cpu_limit"), info)
     strict = Codec(host.codec.struct_class)  # for the delta: what is not data is refused, not described
 
     snapshot: dict[str, dict[str, bytes]] = job["scopes"]
@@ -369,7 +366,25 @@ def _load_classes() -> None:
         _WorkerRuntime = _make_runtime_class()
 
 
-def serve(channel_fd: int, diag_fd: int, base: str) -> None:
+def _rehearse() -> None:
+    """Builds and runs a throwaway program's runtime, touching the pages a job will touch."""
+    from .registry import FunctionRegistry
+    from .runtime import Runtime
+
+    class _Silent:
+        def send(self, message: dict[str, Any]) -> None:
+            pass
+
+    ctx = _WorkerContext(_Silent())
+    ctx.registry = FunctionRegistry()
+    runtime = _WorkerRuntime(ctx, filename="<rehearsal>", modules={})
+    assert isinstance(runtime, Runtime)
+    g = runtime.program_globals(ctx.local)
+    exec(compile("def _dana_main():\n    return [1, 2][0]\n", "<rehearsal>", "exec"), g)
+    g["_dana_main"]()
+
+
+def serve(channel_fd: int, diag_fd: int, base: str, os_confinement: bool = True) -> None:
     """Runs one job arriving on ``channel_fd``, then exits the process."""
     _load_classes()
     from .exchange import ChannelClosed, recv_message, send_message
@@ -386,6 +401,12 @@ def serve(channel_fd: int, diag_fd: int, base: str) -> None:
     host = _Host(sock)
     struct_registry: dict = {}
     host.codec = _codec(struct_registry, host.call)
+    # Confine and warm up before the job arrives: both cost milliseconds (Landlock rules, and the
+    # copy-on-write page faults of a fresh fork), which a spare worker pays while it waits.
+    from .confine import Confinement, confine_os
+
+    info = confine_os(workdir) if os_confinement else Confinement(notes=["os confinement off"])
+    _rehearse()
     try:
         send_message(sock, host.codec, {"op": "hello", "pid": os.getpid(), "workdir": workdir})
         job = recv_message(sock, host.codec)
@@ -399,7 +420,7 @@ def serve(channel_fd: int, diag_fd: int, base: str) -> None:
         # where it is and exit, so the host reports the line instead of waiting for its own kill.
         faulthandler.dump_traceback_later(float(timeout) + 1.0, exit=True, file=sys.stderr)
     try:
-        result = _run_job(host, job, workdir, struct_registry)
+        result = _run_job(host, job, workdir, struct_registry, info)
     except BaseException as exc:  # the job machinery itself failed: say so, briefly
         result = {"op": "done", "value": None, "delta": {}, "error": _internal(exc)}
     try:
@@ -449,7 +470,7 @@ def _zygote(control_fd: int, base: str, preload: list[str]) -> None:
             control.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             try:
-                serve(fds[0], fds[1], base)
+                serve(fds[0], fds[1], base, msg != b"U")
             finally:
                 os._exit(1)
         for fd in fds:
@@ -479,7 +500,12 @@ def main(argv: list[str] | None = None) -> None:
     if args[0] == "zygote":
         _zygote(int(config["control_fd"]), config["base"], config.get("preload", []))
     elif args[0] == "single":
-        serve(int(config["channel_fd"]), int(config["diag_fd"]), config["base"])
+        serve(
+            int(config["channel_fd"]),
+            int(config["diag_fd"]),
+            config["base"],
+            bool(config.get("os_confinement", True)),
+        )
     else:
         raise SystemExit(f"unknown worker mode {args[0]!r}")
 
