@@ -73,10 +73,16 @@ def read_dana_file(path: Path) -> str:
 
 
 def run_dana_file(
-    path: Path, timeout: float | None, max_steps: int | None, assignments: list[str], debug: bool
+    path: Path,
+    timeout: float | None,
+    max_steps: int | None,
+    assignments: list[str],
+    debug: bool,
+    memory_limit: int | None = None,
 ) -> int:
     """Runs a .na file; returns the exit code. A ValueError means a bad ``--set`` item."""
     from danaflow.api import run
+    from danaflow.lang.api import UNSET
     from danaflow.lang.sandbox import SandboxContext
 
     ctx = SandboxContext()
@@ -93,11 +99,38 @@ def run_dana_file(
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    outcome = run(source, ctx, filename=str(path), timeout=timeout, max_steps=max_steps, print_sink=sink)
+    # A one-shot run gets a cold worker (no zygote to start); --debug runs in-process, where the
+    # Python traceback it promises exists.
+    outcome = run(
+        source,
+        ctx,
+        filename=str(path),
+        timeout=timeout,
+        max_steps=max_steps,
+        print_sink=sink,
+        isolation="inprocess" if debug else None,
+        memory_limit=memory_limit if memory_limit is not None else UNSET,
+        cold=True,
+    )
     if outcome.error is not None:
         report(outcome.error, debug)
         return 1
     return 0
+
+
+def parse_size(text: str) -> int:
+    """``--memory-limit``: bytes, or a number with K/M/G (``512M``, ``1G``)."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = units.get(t[-1:], 1)
+    number = t[:-1] if t[-1:] in units else t
+    try:
+        value = int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"memory limit {text!r}: want bytes or a size like 512M or 1G") from None
+    if value <= 0:
+        raise ValueError(f"memory limit {text!r}: want a positive size")
+    return value
 
 
 def fast_run(args: list[str]) -> int | None:
@@ -113,6 +146,7 @@ def fast_run(args: list[str]) -> int | None:
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--set", action="append", default=[], dest="set_")
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--memory-limit", type=parse_size, dest="memory_limit")
     try:
         ns, rest = parser.parse_known_args(args[1:])
     except argparse.ArgumentError:
@@ -125,7 +159,7 @@ def fast_run(args: list[str]) -> int | None:
         return 1
     configure_logging(ns.debug)
     try:
-        return run_dana_file(path, ns.timeout, ns.max_steps, ns.set_, ns.debug)
+        return run_dana_file(path, ns.timeout, ns.max_steps, ns.set_, ns.debug, ns.memory_limit)
     except ValueError as exc:
         sys.stderr.write(f"danaflow run: error: Invalid value for '--set': {exc}\n")
         return 2
