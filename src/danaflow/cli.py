@@ -13,7 +13,14 @@ from typing import Annotated
 
 import typer
 
-from danaflow.launcher import configure_logging, parse_assignment, read_dana_file, report, run_dana_file
+from danaflow.launcher import (
+    configure_logging,
+    parse_assignment,
+    parse_size,
+    read_dana_file,
+    report,
+    run_dana_file,
+)
 from danaflow.runs.cli_commands import PlainCommand
 
 __all__ = ["app", "main"]
@@ -87,6 +94,14 @@ def run_command(
             help="Live table of components (default on a terminal), or one line per component (flows).",
         ),
     ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            metavar="SIZE",
+            help="Memory cap of the sandbox worker, e.g. 512M or 2G (FILE.na; default 1G).",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")] = False,
 ) -> None:
     """Run a Dana program, or a flow/agent from a Python module.
@@ -101,7 +116,14 @@ def run_command(
             sys.stderr.write(f"{target}: error: no such file\n")
             raise typer.Exit(1)
         try:
-            code = run_dana_file(path, timeout, max_steps, set_ or [], debug)
+            code = run_dana_file(
+                path,
+                timeout,
+                max_steps,
+                set_ or [],
+                debug,
+                parse_size(memory_limit) if memory_limit else None,
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="'--set'") from None
         raise typer.Exit(code)
