@@ -94,6 +94,15 @@ def run_command(
             help="Live table of components (default on a terminal), or one line per component (flows).",
         ),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URL",
+            help="Run store: postgresql://user@host/db, sqlite:///file.db or memory: "
+            "(flows; default $DANAFLOW_STORE, else RUN_ROOT/danaflow.db).",
+        ),
+    ] = None,
     memory_limit: Annotated[
         str | None,
         typer.Option(
@@ -129,7 +138,7 @@ def run_command(
         raise typer.Exit(code)
     from danaflow.runs.cli_commands import run_command as run_flow
 
-    run_flow(target, input=input, run_root=run_root, prefix=prefix, progress=progress)
+    run_flow(target, input=input, run_root=run_root, prefix=prefix, progress=progress, store=store)
 
 
 @app.command("check", cls=PlainCommand)

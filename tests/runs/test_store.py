@@ -462,3 +462,55 @@ def test_postgres_full_synchronous_mode_is_read_from_the_url(pg_url):
             assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
     with open_store(pg_url) as store, store._connection() as conn:
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+
+
+def test_the_cli_runs_kills_and_resumes_a_flow_on_postgresql(pg_url, tmp_path):
+    """``--store`` and ``$DANAFLOW_STORE`` reach every run command; kill -9 then resume finishes it."""
+    side = tmp_path / "side_effects.txt"
+    env = {k: v for k, v in os.environ.items() if k not in ("DANAFLOW_STORE", "CRASH_BLOCK_AT")}
+    env.update(PYTHONPATH=os.pathsep.join([str(SRC), str(HERE)]), CRASH_SIDE_EFFECTS=str(side),
+               DANAFLOW_RUN_ROOT=str(tmp_path / "runs"))  # fmt: skip
+    target = f"{HERE / 'crash_flow.py'}:agent"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "danaflow.runs", "run", target, "--no-progress", "--store", pg_url],
+        env={**env, "CRASH_BLOCK_AT": "crash.main.n3"},
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stdout:
+            if line.startswith("blocking at crash.main.n3"):
+                break
+        else:
+            raise AssertionError(f"the run ended before blocking: {proc.stderr.read()}")
+    finally:
+        proc.kill()  # SIGKILL
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.stdin.close()
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "danaflow.runs", *args], env={**env, **extra},
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    with open_store(pg_url) as store:
+        (crashed,) = store.list_runs()
+        assert store.get_component(crashed.run_id, "crash.main.n3").status == "running"
+    listed = cli("list", "--store", pg_url)
+    assert listed.returncode == 0 and crashed.run_id in listed.stdout and "interrupted" in listed.stdout
+    resumed = cli("resume", crashed.run_id, "--no-progress", DANAFLOW_STORE=pg_url)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = side.read_text().splitlines()
+    assert len(lines) == len(set(lines)) == 8  # every node's side effect once: nothing completed re-ran
+    with open_store(pg_url) as store:
+        newest = store.list_runs()[0]
+        assert (newest.previous_run_id, newest.status) == (crashed.run_id, "completed")
+    shown = cli("show", newest.run_id, "--store", pg_url)
+    assert shown.returncode == 0 and newest.run_id in shown.stdout and "n5" in shown.stdout
+    assert not (tmp_path / "runs" / "danaflow.db").exists()  # nothing went to the default SQLite file
+    missing = cli("show", "nope", "--store", pg_url)
+    assert missing.returncode == 2 and "unknown run 'nope'" in missing.stderr

@@ -74,18 +74,26 @@ def default_run_root() -> Path:
     return Path(os.environ.get("DANAFLOW_RUN_ROOT", "runs"))
 
 
-def _open_store(run_root: Path | None) -> RunStore:
-    """The store of ``run_root`` (default: ``default_run_root()``); RunError when it holds no runs."""
+def _store_spec(run_root: Path | None, store: str | None = None) -> str | Path:
+    """``store`` (a URL), else ``$DANAFLOW_STORE``, else the SQLite file of the run root."""
+    from .store import configured_store
+
+    return store or configured_store(run_root or default_run_root())
+
+
+def _open_store(run_root: Path | None, store: str | None = None) -> RunStore:
+    """The store ``_store_spec`` names; RunError when it is the run root's file and that is missing."""
     from .store import open_store
 
     root = run_root or default_run_root()
-    if not (root / "danaflow.db").exists():
+    spec = _store_spec(root, store)
+    if isinstance(spec, Path) and not spec.exists():
         raise RunError(
             f"no runs in {root}: want --run-root DIR (or $DANAFLOW_RUN_ROOT) naming a folder that "
-            "`danaflow run module.py:flow` wrote",
+            "`danaflow run module.py:flow` wrote, or --store URL (or $DANAFLOW_STORE)",
             path=str(root),
         )
-    return open_store(root)
+    return open_store(spec)
 
 
 # ---- run ids ---------------------------------------------------------------------------------------
@@ -435,6 +443,7 @@ def resume_run(
     run_root: Path | None = None,
     progress: bool | None = None,
     out: TextIO | None = None,
+    store: str | None = None,
     **run_context_options: Any,
 ) -> RunOutcome:
     """Resumes ``run_id`` (an id, a unique prefix or ``latest``) in a new run: with ``from_path``
@@ -446,8 +455,8 @@ def resume_run(
 
     out = out or sys.stdout
     root = run_root or default_run_root()
-    with _open_store(root) as store:
-        previous = resolve_run(store, run_id)
+    with _open_store(root, store) as db:
+        previous = resolve_run(db, run_id)
         run_id = previous.run_id
         target = previous.meta.get("target")
         if previous.meta.get("target_kind") != "python" or not target:
@@ -460,7 +469,7 @@ def resume_run(
         root_id = previous.root_component_id
         waiting_nodes = input_nodes(definition, root_id)
         # Checked here, before the new run exists, so a typo creates nothing.
-        plan = ResumePlan.load(store, run_id, from_path)
+        plan = ResumePlan.load(db, run_id, from_path)
         plan.check_paths([root_id, *definition.component_paths(root_id)])
         check_inputs(inputs or {}, waiting_nodes, root_id)
     run_context = RunContext(
@@ -472,6 +481,7 @@ def resume_run(
         inputs=inputs,
         source_files=files,
         meta={"target": target, "target_kind": "python"},
+        store=store,
         **run_context_options,
     )
     discard = False
@@ -494,8 +504,8 @@ def resume_run(
         new_id = run_context.run_id if run_context.is_setup else None
         run_context.close()
         if discard and new_id is not None:
-            with _open_store(root) as store:
-                store.delete_run(new_id)
+            with _open_store(root, store) as db:
+                db.delete_run(new_id)
             RunDirectory(root, new_id).remove()
     _finish_message(outcome, out)
     return outcome
@@ -518,43 +528,51 @@ def run_status(record: RunRecord) -> str:
 
 
 def list_runs(
-    run_root: Path | None = None, limit: int | None = None, status: str | None = None
+    run_root: Path | None = None,
+    limit: int | None = None,
+    status: str | None = None,
+    store: str | None = None,
 ) -> list[RunRecord]:
     """Runs, newest first; ``status`` keeps those whose current status (``run_status``) is that."""
     if status is not None and status not in STATUSES:
         raise RunError(f"bad --status {status!r}: want one of {', '.join(STATUSES)}")
     root = run_root or default_run_root()
-    if not (root / "danaflow.db").exists():
+    spec = _store_spec(root, store)
+    if isinstance(spec, Path) and not spec.exists():
         return []
-    with _open_store(root) as store:
+    with _open_store(root, store) as db:
         if status is None:
-            return store.list_runs(limit)
-        runs = [r for r in store.list_runs() if run_status(r) == status]
+            return db.list_runs(limit)
+        runs = [r for r in db.list_runs() if run_status(r) == status]
         return runs[:limit] if limit is not None else runs
 
 
-def show_run(run_id: str, run_root: Path | None = None) -> tuple[RunRecord, list[ComponentRecord]]:
+def show_run(
+    run_id: str, run_root: Path | None = None, store: str | None = None
+) -> tuple[RunRecord, list[ComponentRecord]]:
     """The run ``run_id`` names (an id, a unique prefix or ``latest``) and its components."""
-    with _open_store(run_root) as store:
-        record = resolve_run(store, run_id)
-        return record, store.list_components(record.run_id)
+    with _open_store(run_root, store) as db:
+        record = resolve_run(db, run_id)
+        return record, db.list_components(record.run_id)
 
 
-def remove_runs(run_ids: Sequence[str], run_root: Path | None = None, *, force: bool = False) -> list[str]:
+def remove_runs(
+    run_ids: Sequence[str], run_root: Path | None = None, *, force: bool = False, store: str | None = None
+) -> list[str]:
     """Deletes runs (store rows and run dirs); a live run needs ``force``. Returns the removed ids."""
     from .artifacts import RunDirectory
 
     root = run_root or default_run_root()
     removed: list[str] = []
-    with _open_store(root) as store:
-        records = [resolve_run(store, ref) for ref in run_ids]
+    with _open_store(root, store) as db:
+        records = [resolve_run(db, ref) for ref in run_ids]
         for record in records:
             if run_status(record) == "running" and not force:
                 raise RunError(
                     f"run {record.run_id} is still running: want --force to remove it", path=record.run_id
                 )
         for record in records:
-            store.delete_run(record.run_id)
+            db.delete_run(record.run_id)
             RunDirectory(root, record.run_id).remove()
             removed.append(record.run_id)
     return removed
@@ -609,6 +627,15 @@ RunRootOpt = Annotated[
         "--run-root", metavar="DIR", help="Where runs are stored (default: $DANAFLOW_RUN_ROOT or ./runs)."
     ),
 ]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Run store: postgresql://user@host/db, sqlite:///file.db or memory: "
+        "(default: $DANAFLOW_STORE, else RUN_ROOT/danaflow.db).",
+    ),
+]
 InputOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -651,6 +678,7 @@ def run_command(
         str | None, typer.Option("--prefix", metavar="PREFIX", help="Run id prefix (default: the root id).")
     ] = None,
     progress: ProgressOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Run an agent or flow from a Python module, durably.
 
@@ -664,6 +692,7 @@ def run_command(
             inputs=parse_inputs(input or []),
             run_id_prefix=prefix,
             progress=progress,
+            store=store,
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
@@ -683,6 +712,7 @@ def resume_command(
     input: InputOpt = None,
     run_root: RunRootOpt = None,
     progress: ProgressOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Resume a run, from --from PATH or where it stopped.
 
@@ -691,7 +721,12 @@ def resume_command(
     _configure_logging()
     try:
         outcome = resume_run(
-            run_id, from_path=from_, inputs=parse_inputs(input or []), run_root=run_root, progress=progress
+            run_id,
+            from_path=from_,
+            inputs=parse_inputs(input or []),
+            run_root=run_root,
+            progress=progress,
+            store=store,
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
@@ -708,13 +743,14 @@ def list_command(
         typer.Option("--status", metavar="STATUS", help=f"Only runs in STATUS: {', '.join(STATUSES)}."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array of run records.")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """List runs, newest first.
 
     Whole run ids whatever the terminal width; the other columns give way.
     """
     try:
-        runs = list_runs(run_root, limit, status)
+        runs = list_runs(run_root, limit, status, store)
     except DanaflowError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -741,6 +777,7 @@ def show_command(
         str | None,
         typer.Option("--component", "-c", metavar="PATH", help="Show this one component in full."),
     ] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Show a run: each component's status, output and error.
 
@@ -749,7 +786,7 @@ def show_command(
     from .cli_render import render_component, render_run
 
     try:
-        record, components = show_run(run_id, run_root)
+        record, components = show_run(run_id, run_root, store)
         if component is not None:
             match = next((c for c in components if c.path == component), None)
             if match is None:
@@ -769,10 +806,11 @@ def rm_command(
     ],
     run_root: RunRootOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Also remove runs that look alive.")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Remove runs: their store rows and run directories."""
     try:
-        for run_id in remove_runs(run_ids, run_root, force=force):
+        for run_id in remove_runs(run_ids, run_root, force=force, store=store):
             typer.echo(f"removed {run_id}")
     except DanaflowError as exc:
         raise _fail(exc) from exc
