@@ -210,3 +210,11 @@ def test_large_flat_programs_parse() -> None:
     prog = parse("x = [" + ", ".join(["1"] * 20_000) + "]\n" + "y = 2\n" * 2_000)
     assert len(prog.body[0].value.elts) == 20_000
     assert len(prog.body) == 2_001
+
+
+def test_a_lone_surrogate_is_refused_at_its_place() -> None:
+    # Text that came through JSON can hold one ("\ud800"); no file can.
+    with pytest.raises(DanaSyntaxError) as info:
+        parse('x = 1\ny = "\ud800"\n', "s.na")
+    assert (info.value.location.line, info.value.location.col) == (2, 6)
+    assert "lone surrogate (U+D800)" in info.value.message

@@ -7,6 +7,7 @@ refusals that come before parsing live here too: bytes that are not UTF-8 and NU
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from typing import TypeVar
@@ -144,22 +145,28 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
+_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+
+
 def refuse_nul(
     text: str, filename: str, source_lines: list[str], line_offset: int = 0, col_offset: int = 0
 ) -> None:
-    """Raises DanaSyntaxError at the first NUL character of ``text`` (Python refuses them too)."""
-    index = text.find("\0")
-    if index < 0:
+    """Raises DanaSyntaxError at the first NUL character (Python refuses them too) or lone UTF-16
+    surrogate (text that came through JSON as ``"\\ud800"``, which no file can hold) of ``text``."""
+    m = _BAD_CHARACTER.search(text)
+    if m is None:
         return
+    index = m.start()
     line, col = _position(text, index)
     if line == 1:
         col += col_offset
     line += line_offset
     source_line = source_lines[line - 1] if 0 < line <= len(source_lines) else None
     if source_line is not None:
-        source_line = source_line.replace("\0", " ")
+        source_line = _BAD_CHARACTER.sub(" ", source_line)
+    got = "a NUL character (\\x00)" if m.group() == "\0" else f"a lone surrogate (U+{ord(m.group()):04X})"
     raise DanaSyntaxError(
-        "got a NUL character (\\x00), want program text", location=Location(filename, line, col, source_line)
+        f"got {got}, want program text", location=Location(filename, line, col, source_line)
     )
 
 
