@@ -12,7 +12,7 @@ from danaflow.errors import DanaSyntaxError
 from danaflow.lang import ast as na
 from danaflow.lang.compiler import compile_program
 from danaflow.lang.nesting import MAX_DEPTH
-from danaflow.lang.parser import parse, parse_expression
+from danaflow.lang.parser import MAX_KEYWORDS, parse, parse_expression
 from danaflow.lang.syntax_errors import decode_source
 
 
@@ -218,3 +218,15 @@ def test_a_lone_surrogate_is_refused_at_its_place() -> None:
         parse('x = 1\ny = "\ud800"\n', "s.na")
     assert (info.value.location.line, info.value.location.col) == (2, 6)
     assert "lone surrogate (U+D800)" in info.value.message
+
+
+def test_keyword_arguments_per_call_are_bounded() -> None:
+    # CPython compiles a call's keywords in quadratic time: 20,000 of them took 10 s.
+    ok = "f(" + ", ".join(f"a{i}=1" for i in range(MAX_KEYWORDS)) + ")\n"
+    compile_program(ok)
+    bad = "f(" + ", ".join(f"a{i}=1" for i in range(MAX_KEYWORDS + 1)) + ")\n"
+    with pytest.raises(DanaSyntaxError) as info:
+        compile_program(bad, "kw.na")
+    err = info.value
+    assert err.message.startswith(f"got {MAX_KEYWORDS + 1} keyword arguments in one call, want at most")
+    assert (err.location.line, err.location.col) == (1, bad.index(f"a{MAX_KEYWORDS}=") + 1)

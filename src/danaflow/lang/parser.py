@@ -23,7 +23,10 @@ from .fstring_scan import match_brace, top_level_split
 from .nesting import DanaIndenter, Scan, call_with_deep_stack, scanning
 from .syntax_errors import refuse_nul, syntax_error, text_lines
 
-__all__ = ["parse", "parse_expression"]
+__all__ = ["MAX_KEYWORDS", "parse", "parse_expression"]
+
+MAX_KEYWORDS = 1000
+"""The most keyword arguments one call may pass."""
 
 
 @functools.cache
@@ -426,6 +429,13 @@ class _Builder:
                 if kws and not isinstance(a, na.Starred):
                     raise self.error("got a positional argument after keyword arguments", a.loc)
                 pos.append(a)
+        if len(kws) > MAX_KEYWORDS:
+            # CPython's compile() takes time quadratic in a call's keywords (20,000: 10 s).
+            raise self.error(
+                f"got {len(kws)} keyword arguments in one call, want at most {MAX_KEYWORDS} "
+                "(pass a dict with **)",
+                kws[MAX_KEYWORDS].loc,
+            )
         names = [k.name for k in kws if k.name is not None]
         if len(names) != len(set(names)):
             dup = next(n for n in names if names.count(n) > 1)
