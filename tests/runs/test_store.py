@@ -514,3 +514,21 @@ def test_the_cli_runs_kills_and_resumes_a_flow_on_postgresql(pg_url, tmp_path):
     assert not (tmp_path / "runs" / "danaflow.db").exists()  # nothing went to the default SQLite file
     missing = cli("show", "nope", "--store", pg_url)
     assert missing.returncode == 2 and "unknown run 'nope'" in missing.stderr
+
+
+def test_postgres_recovers_after_the_server_drops_its_connection(pg_url, pg_server):
+    """A dropped connection fails the one call that was using it, visibly; the next gets a fresh one."""
+    import psycopg
+
+    with open_store(pg_url) as store:
+        store.create_run(make_run())
+        with store._connection() as conn:
+            pid = conn.info.backend_pid
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        with pytest.raises(RunError, match=r"run store postgresql://.*schema=") as info:
+            store.get_run("r1")
+        assert info.value.path.startswith("postgresql://")
+        assert store.get_run("r1").run_id == "r1"
+        with store._connection() as conn:
+            assert conn.info.backend_pid != pid

@@ -172,6 +172,8 @@ class PostgresRunStore(RunStore):
             sql.Identifier(self.schema), sql.SQL(_SYNCHRONOUS[mode])
         )
         self._lock = threading.Lock()
+        self._lane_lock = threading.Lock()
+        self._lane: psycopg.Connection[Any] | None = None
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=int(connect_timeout)) as conn:
                 self._configure(conn)
@@ -225,13 +227,30 @@ class PostgresRunStore(RunStore):
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection; database errors become RunErrors naming the store (integrity
-        errors pass through for the caller to name the run)."""
+        errors pass through for the caller to name the run).
+
+        Checkpoints come one after another from the runner's thread, so one connection (the
+        lane) is kept out of the pool for whoever finds it free: that skips the pool's check-out
+        and check-in, a fifth of a checkpoint's cost. Concurrent callers use the pool.
+        """
         pool = self._pool
         if pool is None:
             raise RunError("the run store is closed: want an open store", path=self.url)
         try:
-            with pool.connection() as conn:
-                yield conn
+            if self._lane_lock.acquire(blocking=False):
+                try:
+                    lane = self._lane
+                    if lane is None or lane.broken or lane.closed:
+                        self._lane = None
+                        if lane is not None:
+                            pool.putconn(lane)  # the pool discards a broken connection
+                        lane = self._lane = pool.getconn()
+                    yield lane
+                finally:
+                    self._lane_lock.release()
+            else:
+                with pool.connection() as conn:
+                    yield conn
         except psycopg.IntegrityError:
             raise
         except psycopg.Error as exc:
@@ -391,8 +410,13 @@ class PostgresRunStore(RunStore):
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        if pool is None:
+            return
+        with self._lane_lock:
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            pool.putconn(lane)
+        pool.close()
 
     def __repr__(self) -> str:
         return f"PostgresRunStore({self.url!r}, schema={self.schema!r})"
