@@ -371,6 +371,12 @@ def _exchange(
     return result
 
 
+def _model_aliases(ctx: SandboxContext) -> list[str]:
+    """The model names the worker may let ``reason(model=...)`` pass (the host checks again)."""
+    aliases_of = getattr(ctx.reasoner, "model_aliases", None)
+    return [str(a) for a in aliases_of()] if callable(aliases_of) else []
+
+
 def _policy_fields(policy: SandboxPolicy) -> dict[str, Any]:
     return {
         "memory_limit": policy.memory_limit,
@@ -380,6 +386,7 @@ def _policy_fields(policy: SandboxPolicy) -> dict[str, Any]:
         "os_confinement": policy.os_confinement,
         "max_message_chars": policy.max_message_chars,
         "allow_python_modules": sorted(policy.allow_python_modules),
+        "allow_model_specs": policy.allow_model_specs,
     }
 
 
@@ -424,6 +431,7 @@ def run_isolated(
         "typed": job.typed_fields(),
         "reserved": sorted(ctx.reserved_system_keys),
         "functions": [[fn.name, fn.pass_context] for fn in ctx.registry],
+        "models": _model_aliases(ctx),
         "policy": _policy_fields(policy),
     }
     return _exchange(job, message, cold=cold, print_sink=print_sink, pool=pool)
@@ -465,11 +473,8 @@ def evaluate_isolated(
         "scopes": job.snapshot(wanted),
         "reserved": sorted(ctx.reserved_system_keys),
         "functions": [[fn.name, fn.pass_context] for fn in ctx.registry],
-        "policy": {
-            **_policy_fields(policy),
-            "timeout": policy.template_timeout,
-            "max_steps": policy.template_steps,
-        },
+        "models": _model_aliases(ctx),
+        "policy": _policy_fields(policy),
     }
     result = _exchange(job, message, cold=False, print_sink=None, pool=pool)
     if result.error is not None:

@@ -281,10 +281,13 @@ def capability_of(
     """
     if isinstance(resource, Capability):
         return resource
-    allowed: Iterable[str] = getattr(resource, "dana_methods", ()) or ()
+    allowed: Iterable[str] | Mapping[str, str] = getattr(resource, "dana_methods", ()) or ()
+    # A mapping names, for each method Dana sees, the attribute that implements it (so a resource
+    # can offer Dana a checked variant: LLMResource's "reason" is its dana_reason).
+    pairs = allowed.items() if isinstance(allowed, Mapping) else ((m, m) for m in allowed)
     methods = {}
-    for method in sorted(allowed):
-        fn = getattr(resource, method, None)
+    for method, attr in sorted(pairs):
+        fn = getattr(resource, attr, None)
         if callable(fn):
             methods[method] = wrap(fn, f"{name}.{method}")
     description = getattr(resource, "description", "")

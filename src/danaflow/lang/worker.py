@@ -144,8 +144,11 @@ def _run_job(
             target[key] = host.codec.loads(encoded)
     ctx.reserved_system_keys = set(job.get("reserved", ()))
     ctx.policy = SandboxPolicy(
-        isolation="inprocess", allow_python_modules=policy.get("allow_python_modules", ())
+        isolation="inprocess",
+        allow_python_modules=policy.get("allow_python_modules", ()),
+        allow_model_specs=bool(policy.get("allow_model_specs", False)),
     )
+    ctx.reasoner.aliases = tuple(str(m) for m in job.get("models") or ())
 
     def refresh(values: Any) -> None:
         for scope, items in (values or {}).items():
@@ -294,13 +297,14 @@ class _Reasoner:
 
     def __init__(self, host: _Host):
         self._host = host
+        self.aliases: tuple[str, ...] = ()
+        """The host's model aliases (sent with the job); the host checks the choice again."""
 
     def reason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
         return self._host.call("reason", prompt=prompt, desired=desired_type, options=options)
 
     def model_aliases(self) -> tuple[str, ...]:
-        # The host decides; here every name is passed on and the host refuses what it must.
-        return ()
+        return self.aliases
 
 
 def _make_runtime_class() -> type:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from danaflow.errors import ConfigurationError
+from danaflow.errors import ConfigurationError, SandboxError
+from danaflow.lang.typespace import check_type
 from danaflow.observability import span
 
 from .cache import ResponseCache, cache_key
@@ -149,8 +150,8 @@ class LLMResource:
     provider (60 s over HTTP; the embedded model scales its limit to the tokens asked for).
     """
 
-    dana_methods = frozenset({"reason"})
-    """What ``use("llm")`` offers a Dana program (the sandbox's allow-list)."""
+    dana_methods = {"reason": "dana_reason"}
+    """What ``use("llm")`` offers a Dana program (the sandbox's allow-list): a checked reason()."""
 
     def __init__(
         self,
@@ -382,6 +383,22 @@ class LLMResource:
             desired_type = desired_type if desired_type is not None else hinted
         _check_options(options, "reason()")
         return self.generate(prompt, desired_type, **options)
+
+    def dana_reason(self, prompt: str, **options: Any) -> Any:
+        """``use("llm").reason(...)`` from Dana: a model may only be picked by one of this resource's
+        aliases (a spec or URL from untrusted code would send the API key where it says)."""
+        model = options.get("model")
+        if model is not None and (not isinstance(model, str) or model not in self.models):
+            offered = ", ".join(self.model_aliases()) or "none"
+            raise SandboxError(
+                f"reason(model={str(model)[:80]!r}) is refused: Dana may only pick a model the host named; "
+                f"want one of: {offered}",
+                error_type="SandboxError",
+            )
+        desired = options.pop("__dana_desired_type", None)
+        if desired is not None:
+            check_type(desired, "reason(): the desired type")
+        return self.reason(str(prompt), desired, **options)
 
     async def areason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
         """The async twin of ``reason``."""
