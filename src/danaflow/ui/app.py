@@ -50,7 +50,9 @@ class UIConfig:
 
     run_root: Path
     open_store: Callable[[], RunStore]
-    """Opens a store on the runs (called once for the pages, once per resume)."""
+    """Opens the store the pages read (called once)."""
+    store_spec: str | None = None
+    """What resumes pass to ``danaflow resume``'s ``store`` (None: the run root's configured store)."""
     loopback_only: bool = True
     token: str | None = None
     load_targets: bool = True
@@ -66,7 +68,7 @@ class _Viewer:
         self.reader = RunReader(self.store, config.run_root)
         self.definitions = Definitions(enabled=config.load_targets)
         self.hub = Hub(self.reader, interval=config.poll_interval)
-        self.actions = Actions(config.run_root, config.open_store)
+        self.actions = Actions(config.run_root, self.store, config.store_spec)
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("danaflow.ui", "templates"),
             autoescape=True,

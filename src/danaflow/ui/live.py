@@ -65,6 +65,16 @@ class Hub:
         if not entry.queues:
             del self._topics[topic]
 
+    async def prime(self, topic: str) -> None:
+        """Takes the topic's baseline now, if it has none: a stream says ``ready`` only after it,
+        so the page's refresh on ``ready`` sees at least the state every later event differs from."""
+        entry = self._topics.get(topic)
+        if entry is not None and entry.digest is None:
+            digest, message = await asyncio.to_thread(self._check, topic)
+            if entry.digest is None:
+                entry.digest = digest
+                entry.final = bool(message.get("final"))
+
     async def close(self) -> None:
         """Ends every stream (each gets ``None``) and stops polling."""
         self._closed = True
@@ -125,6 +135,7 @@ async def sse_stream(hub: Hub, topic: str) -> AsyncIterator[bytes]:
     """The ``text/event-stream`` body for one subscriber; ends when the hub closes."""
     queue = hub.subscribe(topic)
     try:
+        await hub.prime(topic)
         yield b"retry: 2000\nevent: ready\ndata: {}\n\n"
         while True:
             try:

@@ -6,7 +6,7 @@
   HttpOnly cookie; or ``Authorization: Bearer``).
 - Every action is a POST carrying a CSRF token (an HMAC of the browser's session cookie under a
   per-process secret) and, when the browser sends them, a same-origin Origin and Sec-Fetch-Site.
-- Every response says ``nosniff``, no framing, no referrer, and a Content-Security-Policy that
+- Every response says ``nosniff``, no framing, no referrer to other sites, and a Content-Security-Policy that
   allows only our own scripts and styles: an escaping bug elsewhere still runs no injected script.
 """
 
@@ -43,7 +43,7 @@ _HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make form posts say Origin: null
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from danaflow.runs.store import RunStore, open_store
+from danaflow.runs.store import RunStore, configured_store, open_store
+from danaflow.runs.store_base import redact_url
 
 from .security import is_loopback
 
@@ -39,16 +40,12 @@ def missing_extra() -> str | None:
 
 
 def store_opener(run_root: Path, store: str | None) -> Callable[[], RunStore]:
-    """Opens the run store: the SQLite index in ``run_root``, or the store at URL ``store``.
-
-    ``open_store`` decides what a URL means, so the viewer reads whatever stores it knows.
-    """
-    if store is None:
-        if not (run_root / "danaflow.db").exists():
-            run_root.mkdir(parents=True, exist_ok=True)
-        return lambda: open_store(run_root)
-    target: str = store
-    return lambda: open_store(target)  # type: ignore[arg-type]
+    """Opens the run store as the CLI does: ``store`` (a URL), else ``$DANAFLOW_STORE``, else the
+    SQLite file in ``run_root``. ``open_store`` decides what a URL means."""
+    spec = store or configured_store(run_root)
+    if isinstance(spec, Path):
+        spec.parent.mkdir(parents=True, exist_ok=True)
+    return lambda: open_store(spec)
 
 
 def serve(
@@ -88,18 +85,23 @@ def serve(
     sock.listen(128)
     sock.set_inheritable(True)
     bound = sock.getsockname()[1]
-    app = create_app(UIConfig(run_root=root, open_store=store_opener(root, store), loopback_only=loopback,
-                              token=token, load_targets=load_targets))  # fmt: skip
+    config = UIConfig(
+        run_root=root, open_store=store_opener(root, store), store_spec=store, loopback_only=loopback,
+        token=token, load_targets=load_targets,
+    )  # fmt: skip
+    app = create_app(config)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
     out.write(f"danaflow ui: {url}\n")
     if token:
         out.write(f"  bound to {host} (not loopback): the token above is required; keep it private\n")
-    out.write(f"  runs from {store or root.resolve()}; Ctrl-C stops\n")
+    where = redact_url(store) if store else str(root.resolve())
+    out.write(f"  runs from {where}; Ctrl-C stops\n")
     out.flush()
     if open_browser:
         webbrowser.open(url)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
+    )
     server.run(sockets=[sock])
     return 0

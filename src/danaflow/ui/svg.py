@@ -136,6 +136,8 @@ def _draw(
     tip = f"{node.path} — {node.kind}, {node.status.replace('_', ' ')}" + (" (reused)" if node.reused else "")
     if node.path in titles:
         tip += "\n" + titles[node.path]
+    if node.collapsed:
+        tip += "\n" + node.summary()
     reused = " reused" if node.reused else ""
     data = f' data-path="{escape(node.path)}" data-status="{status}"'
     if not node.children:
