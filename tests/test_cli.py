@@ -204,3 +204,22 @@ def test_fake_llm_module_serves_and_prints_its_address() -> None:
         proc.stdout.close()
         proc.stderr.close()
     assert code == 0
+
+
+def test_check_and_version_start_without_typer(program) -> None:
+    # Typer builds each parameter with pydantic: as costly as compiling the program. These two
+    # commands take the front door's fast path instead (bench/cli.py measures the start-up).
+    path = program("x = 1\n")
+    for args in (["check", str(path)], ["--version"]):
+        code = (
+            "import sys\n"
+            "from danaflow.launcher import main\n"
+            "try:\n"
+            f"    main({args!r})\n"
+            "except SystemExit as exc:\n"
+            "    print('exit', exc.code)\n"
+            "print(sorted(m for m in ('typer', 'click', 'pydantic', 'rich') if m in sys.modules))\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[-2:] == ["exit 0", "[]"], proc.stdout

@@ -14,11 +14,10 @@ from typing import Annotated
 import typer
 
 from danaflow.launcher import (
+    check_dana_file,
     configure_logging,
     parse_assignment,
     parse_size,
-    read_dana_file,
-    report,
     run_dana_file,
 )
 from danaflow.runs.cli_commands import PlainCommand
@@ -147,15 +146,7 @@ def check_command(
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")] = False,
 ) -> None:
     """Parse and compile a Dana program without running it."""
-    from danaflow.errors import DanaflowError
-    from danaflow.lang.api import check
-
-    try:
-        check(read_dana_file(file), filename=str(file))
-    except DanaflowError as err:
-        report(err, debug)
-        raise typer.Exit(1) from None
-    sys.stdout.write(f"{file}: ok\n")
+    raise typer.Exit(check_dana_file(file, debug))
 
 
 @app.command("repl", cls=PlainCommand)

@@ -16,7 +16,9 @@ from typing import Any
 from danaflow.errors import DanaflowError
 
 __all__ = [
+    "check_dana_file",
     "configure_logging",
+    "fast_check",
     "fast_run",
     "main",
     "parse_assignment",
@@ -133,6 +135,33 @@ def parse_size(text: str) -> int:
     return value
 
 
+def check_dana_file(path: Path, debug: bool) -> int:
+    """``danaflow check FILE``: parses and compiles without running; returns the exit code."""
+    from danaflow.lang.api import check
+
+    try:
+        check(read_dana_file(path), filename=str(path))
+    except DanaflowError as err:
+        report(err, debug)
+        return 1
+    sys.stdout.write(f"{path}: ok\n")
+    return 0
+
+
+def fast_check(args: list[str]) -> int | None:
+    """``danaflow check FILE [--debug]`` without Typer (its pydantic-built parameters cost about as
+    much as compiling the program); None when the arguments need the full CLI."""
+    if not args or args[0] != "check":
+        return None
+    rest = args[1:]
+    debug = "--debug" in rest
+    files = [a for a in rest if a != "--debug"]
+    if len(files) != 1 or files[0].startswith("-") or len(rest) > 2:
+        return None
+    configure_logging(debug)
+    return check_dana_file(Path(files[0]), debug)
+
+
 def fast_run(args: list[str]) -> int | None:
     """``danaflow run FILE.na ...`` without importing Typer (it pulls in pydantic and click, about
     half of a hello-world's start-up). Returns None when the arguments need the full CLI."""
@@ -174,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(f"danaflow {__version__}\n")
         raise SystemExit(0)
     code = fast_run(args)
+    if code is None:
+        code = fast_check(args)
     if code is not None:
         raise SystemExit(code)
     from danaflow.cli import main as typer_main
