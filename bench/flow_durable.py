@@ -1,20 +1,25 @@
-"""Durable flow benchmark: N trivial nodes with the SQLite store, µs per node and bytes per node.
+"""Durable flow benchmark: N trivial nodes through the SQLite and PostgreSQL stores, µs and bytes per node.
 
 Run: ``python bench/flow_durable.py [N ...]`` (default 1000 10000). Each case runs one flow of N
-sequential PythonNodes (on the event loop, returning a small int) through a RunContext with the
-SQLite store in a fresh temp dir, with tracing (JSONL) on and off, and each ``result_files`` mode
-(``async`` mirror writes on a thread, ``sync`` on the loop, ``off``). It reports wall and CPU
-time per node for the whole run (setup and the final flush included; on a shared machine the
-wall time is noisy, CPU time less so), and what the run stored: SQLite bytes (db + WAL) per node,
-and result.json bytes per node (logical, and as allocated on disk).
-Targets (issue 5): < 300 µs per node durable; storage O(changed state).
+sequential PythonNodes (on the event loop, returning a small int) through a RunContext in a fresh
+temp dir. SQLite: tracing (JSONL) on and off, and each ``result_files`` mode (``async`` mirror
+writes on a thread, ``sync`` on the loop, ``off``). PostgreSQL (``--postgres URL``, default
+``$DANAFLOW_BENCH_POSTGRES`` or the local server; a fresh schema, dropped after): the default
+durable configuration (trace on, async files) with ``synchronous`` NORMAL (the default:
+``synchronous_commit=off``) and FULL, printed beside the SQLite figure measured in the same run.
+It reports wall and CPU time per node for the whole run (setup and the final flush included; on a
+shared machine the wall time is noisy, CPU time less so), and what the run stored: store bytes
+per node (SQLite db + WAL; PostgreSQL tables + indexes), and result.json bytes per node.
+Targets (issue 10): SQLite < 300 µs per node durable; PostgreSQL < 1 ms; storage O(changed state).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
+import secrets
 import sqlite3
 import tempfile
 import time
@@ -25,6 +30,8 @@ from danaflow.flow.nodes.python import PythonNode
 from danaflow.flow.runner import FlowRunner
 from danaflow.observability import ObservabilitySettings
 from danaflow.runs import RunContext
+
+PG_TARGET_US = 1000.0
 
 
 def build(n: int) -> FlowDefinition:
@@ -44,59 +51,147 @@ def tree_bytes(root: Path, name: str) -> tuple[int, int]:
     return logical, allocated
 
 
-def run_case(n: int, trace: bool, files: str) -> dict[str, float]:
+def sqlite_stored(root: Path) -> tuple[int, int, int]:
+    """(rows, result JSON bytes, db + WAL bytes) of the SQLite store under ``root``."""
+    db = root / "runs" / "danaflow.db"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    rows, json_bytes = con.execute("SELECT count(*), sum(length(result)) FROM components").fetchone()
+    con.close()
+    return rows, json_bytes, sum(p.stat().st_size for p in db.parent.glob("danaflow.db*"))
+
+
+def postgres_stored(server: str, schema: str) -> tuple[int, int, int]:
+    """(rows, result JSON bytes, table + index bytes) of the PostgreSQL store in ``schema``."""
+    import psycopg
+
+    with psycopg.connect(server) as conn:
+        rows, json_bytes = conn.execute(
+            f'SELECT count(*), sum(octet_length(result)) FROM "{schema}".components'
+        ).fetchone()
+        (size,) = conn.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            (schema,),
+        ).fetchone()
+    return rows, json_bytes, int(size)
+
+
+def run_case(n: int, trace: bool, files: str, postgres: tuple[str, str] | None = None) -> dict[str, float]:
+    """One run of ``n`` nodes; ``postgres`` is (server URL, synchronous mode) for the PostgreSQL store."""
     flow = build(n)
+    schema = f"danaflow_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    store = None
+    if postgres is not None:
+        server, mode = postgres
+        store = f"{server}{'&' if '?' in server else '?'}schema={schema}&synchronous={mode}"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings = ObservabilitySettings(tracing=trace, exporters=("jsonl",), logs=True)
-        t0, c0 = time.perf_counter(), time.process_time()
-        rc = RunContext("flow", project_root=root, run_root=root / "runs",
-                        observability_settings=settings, result_files=files)  # fmt: skip
-        rc.setup_run("bench")
-        result = asyncio.run(FlowRunner(flow, rc).run())
-        rc.close()
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        assert result.execution_status.value == "completed"
-        db = root / "runs" / "danaflow.db"
-        con = sqlite3.connect(db)
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        rows = con.execute("SELECT count(*), sum(length(result)) FROM components").fetchone()
-        con.close()
-        db_bytes = sum(p.stat().st_size for p in db.parent.glob("danaflow.db*"))
+        try:
+            t0, c0 = time.perf_counter(), time.process_time()
+            rc = RunContext("flow", project_root=root, run_root=root / "runs", store=store or "sqlite",
+                            observability_settings=settings, result_files=files)  # fmt: skip
+            rc.setup_run("bench")
+            result = asyncio.run(FlowRunner(flow, rc).run())
+            rc.close()
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+            assert result.execution_status.value == "completed"
+            rows, json_bytes, store_bytes = (
+                postgres_stored(postgres[0], schema) if postgres else sqlite_stored(root)
+            )
+        finally:
+            if postgres is not None:
+                drop_schema(postgres[0], schema)
         run_dir = root / "runs" / rc.run_id
         res_logical, res_alloc = tree_bytes(run_dir, "result.json")
         trace_bytes = (run_dir / "trace.jsonl").stat().st_size if trace else 0
         return {
             "us_per_node": elapsed / n * 1e6,
             "cpu_us_per_node": cpu / n * 1e6,
-            "rows": rows[0],
-            "result_json_per_row": rows[1] / rows[0],
-            "db_per_node": db_bytes / n,
+            "rows": rows,
+            "result_json_per_row": json_bytes / rows,
+            "db_per_node": store_bytes / n,
             "files_per_node": res_logical / n,
             "files_alloc_per_node": res_alloc / n,
             "trace_per_node": trace_bytes / n,
         }
 
 
+def drop_schema(server: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def postgres_server(url: str | None) -> tuple[str | None, str]:
+    """(a reachable server URL, its version) or (None, why not)."""
+    try:
+        import psycopg
+    except ImportError:
+        return None, "psycopg is not installed (pip install 'danaflow[postgres]')"
+    url = (
+        url
+        or os.environ.get("DANAFLOW_BENCH_POSTGRES")
+        or f"postgresql://{getpass.getuser()}@127.0.0.1:5432/test"
+    )
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            return url, str(conn.execute("SHOW server_version").fetchone()[0])
+    except psycopg.Error as exc:
+        return None, f"{url}: {str(exc).strip().splitlines()[0]}"
+
+
+def row(n: int, store: str, trace: bool, files: str, r: dict[str, float]) -> str:
+    return (
+        f"{n:>6} {store:>11} {'on' if trace else 'off':>5} {files:>5} {r['us_per_node']:>8.0f} "
+        f"{r['cpu_us_per_node']:>7.0f} {r['db_per_node']:>10.0f} {r['result_json_per_row']:>10.0f} "
+        f"{r['files_per_node']:>14.0f} {r['files_alloc_per_node']:>10.0f} {r['trace_per_node']:>8.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1000, 10000])
     parser.add_argument("--no-trace", action="store_true")
+    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server (default: the local one)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite cases only")
     args = parser.parse_args()
-    print(f"python {os.sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL")
-    header = (f"{'nodes':>6} {'trace':>5} {'files':>5} {'wall µs':>8} {'cpu µs':>7} {'db B/node':>10} "
-              f"{'row json B':>10} {'result.json B':>14} {'(on disk)':>10} {'trace B':>8}")  # fmt: skip
+    server, pg_info = (
+        (None, "skipped (--no-postgres)") if args.no_postgres else postgres_server(args.postgres)
+    )
+    print(f"python {os.sys.version.split()[0]}, sqlite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL), "
+          f"postgresql {pg_info}")  # fmt: skip
+    header = (f"{'nodes':>6} {'store':>11} {'trace':>5} {'files':>5} {'wall µs':>8} {'cpu µs':>7} "
+              f"{'db B/node':>10} {'row json B':>10} {'result.json B':>14} {'(on disk)':>10} "
+              f"{'trace B':>8}")  # fmt: skip
     print(header)
+    summary = []
     for n in args.sizes:
-        cases = [("async", True), ("async", False), ("sync", False), ("off", False)]
-        for files, trace in cases:
-            trace = trace and not args.no_trace
-            r = run_case(n, trace, files)
-            print(
-                f"{n:>6} {'on' if trace else 'off':>5} {files:>5} {r['us_per_node']:>8.0f} "
-                f"{r['cpu_us_per_node']:>7.0f} {r['db_per_node']:>10.0f} {r['result_json_per_row']:>10.0f} "
-                f"{r['files_per_node']:>14.0f} {r['files_alloc_per_node']:>10.0f} {r['trace_per_node']:>8.0f}"
-            )
+        trace_on = not args.no_trace
+        default = run_case(n, trace_on, "async")
+        print(row(n, "sqlite", trace_on, "async", default))
+        for files, trace in [("async", False), ("sync", False), ("off", False)]:
+            print(row(n, "sqlite", trace, files, run_case(n, trace, files)))
+        if server is None:
+            continue
+        pg = {}
+        for mode in ("NORMAL", "FULL"):
+            pg[mode] = run_case(n, trace_on, "async", postgres=(server, mode))
+            print(row(n, f"pg {mode.lower()}", trace_on, "async", pg[mode]))
+        summary.append((n, default["us_per_node"], pg["NORMAL"]["us_per_node"], pg["FULL"]["us_per_node"]))
+    if server is None:
+        print(f"postgresql: {pg_info}")
+        return
+    print("\ndefault durable configuration (trace on, async result files), wall µs per node:")
+    for n, sqlite_us, normal_us, full_us in summary:
+        verdict = "under" if normal_us < PG_TARGET_US else "OVER"
+        print(
+            f"{n:>6} nodes: sqlite {sqlite_us:.0f}, postgresql {normal_us:.0f} "
+            f"({normal_us / sqlite_us:.2f}x sqlite, {verdict} the {PG_TARGET_US:.0f} µs target), "
+            f"postgresql synchronous=FULL {full_us:.0f} ({full_us / sqlite_us:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
