@@ -21,14 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from danaflow.flow import DanaNode, FlowDefinition, FlowRunner
+from danaflow.lang.api import run
+from danaflow.lang.pool import default_pool
+from danaflow.lang.sandbox import SandboxContext
 
-from lang import CASES, time_python  # noqa: E402  (bench/lang.py beside this file)
 
-from danaflow.flow import DanaNode, FlowDefinition, FlowRunner  # noqa: E402
-from danaflow.lang.api import run  # noqa: E402
-from danaflow.lang.pool import default_pool  # noqa: E402
-from danaflow.lang.sandbox import SandboxContext  # noqa: E402
+def _lang_bench():
+    """bench/lang.py beside this file: its cases and its CPython timer."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import lang
+
+    return lang
+
 
 PROGRAM = """
 n = private:count + 1
@@ -81,15 +86,16 @@ def startup(runs: int) -> float:
 
 
 def lang_ratios(repeat: int) -> list[tuple[str, float, float]]:
+    lang = _lang_bench()
     rows = []
-    for name, (dana_src, py_src) in CASES.items():
+    for name, (dana_src, py_src) in lang.CASES.items():
         best = float("inf")
         for _ in range(repeat):
             t0 = time.perf_counter()
             outcome = run(dana_src, SandboxContext(), filename="<bench>")
             best = min(best, time.perf_counter() - t0)
             assert outcome.error is None, outcome.error
-        py, _ = time_python(py_src, repeat)
+        py, _ = lang.time_python(py_src, repeat)
         rows.append((name, best, py))
     return rows
 
@@ -122,7 +128,8 @@ def main() -> None:
 
     s = startup(5)
     print(
-        f"danaflow run hello.na (cold worker): {s:.3f} s (target < 0.5 s: {'met' if s < 0.5 else 'NOT met'})\n"
+        f"danaflow run hello.na (cold worker): {s:.3f} s "
+        f"(target < 0.5 s: {'met' if s < 0.5 else 'NOT met'})\n"
     )
 
     print(f"{'case (in the worker)':44} {'Dana s':>8} {'CPython s':>10} {'ratio':>6}")

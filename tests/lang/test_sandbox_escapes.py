@@ -544,7 +544,7 @@ ALLOWED = [
         "struct P:\n    x: int\nprint(sorted(P.model_fields.keys()))\n", "['x']\n", id="struct-model-fields"
     ),
     pytest.param(
-        "def f():\n    return system:__dana_desired_type\nt: int = f()\nprint(t == int)\n",
+        "def f():\n    return system:__dana_desired_type == bool\nt: bool = f()\nprint(t)\n",
         "True\n",
         id="read-desired-type",
     ),

@@ -11,6 +11,8 @@ Generated helper names all start with ``_``, which Dana source can never spell.
 from __future__ import annotations
 
 import ast
+import dataclasses
+import difflib
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from types import CodeType
 from danaflow.errors import Location
 
 from . import ast as na
+from .builtins import BUILTIN_NAMES
 from .compile_expr import (
     BINOPS,
     BLOCKED_ATTRIBUTES,
@@ -102,25 +105,48 @@ class _Compiler(ExpressionCompiler):
         return [self.at(ast.Assign([self.target(t) for t in s.targets], value), s.loc), *self.flush_stores()]
 
     def s_AnnAssign(self, s: na.AnnAssign):
+        self._check_annotation(s.annotation, s.target)
         target = self.target(s.target)
         if s.value is None:
             self.pending_stores.clear()  # a bare annotation stores nothing
             return ast.Pass()
+        loc = s.loc
+        ann = self.tmp("at")
+        keep = self.at(ast.Assign([self.at(ast.Name(ann, ast.Store()), loc)], self.expr(s.annotation)), loc)
         value = self.expr(s.value)
+        # Dana's typed assignment: the value is coerced to the annotation (runtime._coerce).
+        coerced = self.call("_coerce", [self.load(ann, loc), value], loc)
+        assign = self.at(ast.Assign([target], coerced), loc)
         if not isinstance(s.value, na.Call):
-            return [self.at(ast.Assign([target], value), s.loc), *self.flush_stores()]
-        # The annotation is the desired type of the call (reason() and typed user functions).
+            return [keep, assign, *self.flush_stores()]
+        # The annotation is also the desired type of the call (reason() and typed user functions).
         tok = self.tmp("dt")
         push = self.at(
             ast.Assign(
-                [self.at(ast.Name(tok, ast.Store()), s.loc)],
-                self.call("_push_desired", [self.expr(s.annotation)], s.loc),
+                [self.at(ast.Name(tok, ast.Store()), loc)],
+                self.call("_push_desired", [self.load(ann, loc)], loc),
             ),
-            s.loc,
+            loc,
         )
-        assign = self.at(ast.Assign([target], value), s.loc)
-        pop = self.at(ast.Expr(self.call("_pop_desired", [self.load(tok, s.loc)], s.loc)), s.loc)
-        return [push, self.at(ast.Try([assign], [], [], [pop]), s.loc), *self.flush_stores()]
+        pop = self.at(ast.Expr(self.call("_pop_desired", [self.load(tok, loc)], loc)), loc)
+        return [keep, push, self.at(ast.Try([assign], [], [], [pop]), loc), *self.flush_stores()]
+
+    def _check_annotation(self, ann: na.Expr, target: na.Expr) -> None:
+        """An annotation must name a type: a builtin type, a name the program binds (a struct, an
+        import, an alias), or ``list[...]``/``A | B`` of those. ``privat:x = 1`` parses as an
+        annotation, so a near-miss of a scope name gets the hint it deserves."""
+        bad = _unknown_type_name(ann, self.known_names)
+        if bad is None:
+            return
+        if isinstance(target, na.Name):
+            close = difflib.get_close_matches(target.id, ("local", "private", "public", "system"), 1, 0.6)
+            if close:
+                raise self.syntax(f"unknown scope {target.id!r} — did you mean '{close[0]}:'?", target.loc)
+        what = bad[0] if bad[0].startswith("the ") else f"unknown type {bad[0]!r}"
+        raise self.syntax(
+            f"{what} in an annotation: want int, float, str, bool, list[...], dict[...], a struct, or A | B",
+            bad[1],
+        )
 
     def s_AugAssign(self, s: na.AugAssign):
         if not isinstance(s.target, na.Attribute):
@@ -387,7 +413,11 @@ class _Compiler(ExpressionCompiler):
         return ast.Assign([self.at(ast.Name(s.name, ast.Store()), s.loc)], value)
 
     # ---- expressions
+    known_names: frozenset[str] = frozenset()
+    """Every name the program binds anywhere (what an annotation may name besides builtins)."""
+
     def program(self, prog: na.Program) -> tuple[ast.Module, frozenset[str]]:
+        self.known_names = frozenset(_dana_bound_names(prog))
         body = list(prog.body)
         stmts = self.block(body)
         if body and isinstance(body[-1], na.ExprStmt) and isinstance(stmts[-1], ast.Expr):
@@ -416,6 +446,82 @@ class _Compiler(ExpressionCompiler):
         module = ast.Module([main], [])
         ast.fix_missing_locations(module)
         return module, top_names
+
+
+_TYPE_WORDS = frozenset(
+    {"int", "float", "str", "bool", "bytes", "list", "dict", "set", "tuple", "frozenset", "complex", "None"}
+)
+
+
+def _unknown_type_name(ann: na.Expr, known: frozenset[str]) -> tuple[str, Location] | None:
+    """The first name in an annotation that names no type the program can know, with its place."""
+    if isinstance(ann, na.Name):
+        return (
+            None if ann.id in _TYPE_WORDS or ann.id in known or ann.id in BUILTIN_NAMES else (ann.id, ann.loc)
+        )
+    if isinstance(ann, na.Const):
+        if ann.value is None:
+            return None
+        return (f"the {type(ann.value).__name__} {repr(ann.value)[:40]}", ann.loc)
+    if isinstance(ann, na.Attribute):
+        return _unknown_type_name(ann.value, known) if isinstance(ann.value, na.Name) else None
+    if isinstance(ann, na.Subscript):
+        index = ann.index.elts if isinstance(ann.index, na.Tuple) else (ann.index,)
+        for part in (ann.value, *index):
+            if isinstance(part, na.Const) and part.value is Ellipsis:
+                continue
+            bad = _unknown_type_name(part, known)
+            if bad is not None:
+                return bad
+        return None
+    if isinstance(ann, na.BinOp) and ann.op == "|":
+        return _unknown_type_name(ann.left, known) or _unknown_type_name(ann.right, known)
+    return None  # other expressions are checked when they run (check_type)
+
+
+def _dana_bound_names(node: object) -> set[str]:
+    """The names bound anywhere in a Dana tree: defs, structs, imports, assignment targets, params."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (na.StructDef, na.InterfaceDef, na.FuncDef, na.DeclFuncDef)):
+            out.add(n.name)
+        elif isinstance(n, na.Import):
+            out.update(alias or dotted.split(".")[0] for dotted, alias in n.names)
+        elif isinstance(n, na.FromImport):
+            out.update(alias or name for name, alias in n.names)
+        elif isinstance(n, na.Assign):
+            for t in n.targets:
+                out |= _target_names(t)
+        elif isinstance(n, (na.AnnAssign, na.AugAssign, na.For)):
+            out |= _target_names(n.target)
+        elif isinstance(n, na.With):
+            for _, t in n.items:
+                if t is not None:
+                    out |= _target_names(t)
+        elif (isinstance(n, na.ExceptHandler) and n.name) or isinstance(n, na.Param):
+            out.add(n.name)
+        if isinstance(n, na.Node):
+            for f in dataclasses.fields(n):
+                v = getattr(n, f.name)
+                if isinstance(v, na.Node):
+                    stack.append(v)
+                elif isinstance(v, (tuple, list)):
+                    stack.extend(x for x in v if isinstance(x, (na.Node, tuple)))
+        elif isinstance(n, tuple):
+            stack.extend(x for x in n if isinstance(x, (na.Node, tuple)))
+    return out
+
+
+def _target_names(t: na.Expr) -> set[str]:
+    if isinstance(t, na.Name):
+        return {t.id}
+    if isinstance(t, (na.Tuple, na.List)):
+        return set().union(*(_target_names(e) for e in t.elts)) if t.elts else set()
+    if isinstance(t, na.Starred):
+        return _target_names(t.value)
+    return set()
 
 
 def _pipeline_stages(value: na.Expr) -> list[na.Expr]:

@@ -34,6 +34,7 @@ __all__ = [
     "Runtime",
     "StepLimitExceeded",
     "TimeoutExpired",
+    "coerce",
     "find_dana_module",
     "store_attribute",
     "undefined_name",
@@ -178,6 +179,77 @@ def undefined_name(name: str) -> Any:
     raise DanaNameError(f"name {name!r} is not defined", error_type="NameError")
 
 
+_TRUE_WORDS = frozenset({"true", "yes", "y", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "n", "off", "0", ""})
+
+
+def coerce(t: Any, value: Any) -> Any:
+    """Dana's typed assignment (``n: int = 3.98``): ``value`` as a ``t``, or TypeError.
+
+    int from a float truncates and from a string parses (``"5"``, ``" 7 "``); float from int or
+    string; str from bool is ``"true"``/``"false"``, from None ``"none"``, else ``str()``; bool from
+    a string by the table true/yes/y/on/1 and false/no/n/off/0/"" (any other string is an error),
+    from a number by ``!= 0``. Containers, structs and unions go through pydantic's lax rules.
+    """
+    if t is None or type(value) is t:
+        return value
+    check_type(t, "the annotation")
+    try:
+        if t is int:
+            if isinstance(value, bool | int):
+                return int(value)
+            if isinstance(value, float):
+                return int(value)
+            if isinstance(value, str):
+                text = value.strip()
+                try:
+                    return int(text)
+                except ValueError:
+                    return int(float(text))
+        elif t is float:
+            if isinstance(value, bool | int | float | str):
+                return float(value.strip() if isinstance(value, str) else value)
+        elif t is str:
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if value is None:
+                return "none"
+            return str(value)
+        elif t is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in _TRUE_WORDS:
+                    return True
+                if low in _FALSE_WORDS:
+                    return False
+            elif isinstance(value, int | float) or value is None:
+                return bool(value)
+        else:
+            if isinstance(t, type) and isinstance(value, t) and not getattr(t, "_fields", None):
+                return value
+            from pydantic import TypeAdapter, ValidationError
+
+            try:
+                return TypeAdapter(t).validate_python(value)
+            except ValidationError as err:
+                first = err.errors()[0]
+                raise TypeError(
+                    f"cannot assign {_short_repr(value)} to a {_type_name(t)}: {first['msg']}"
+                ) from None
+    except (ValueError, OverflowError):
+        pass
+    raise TypeError(f"cannot assign {_short_repr(value)} to a {_type_name(t)}")
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(t: Any) -> str:
+    return getattr(t, "__name__", None) or str(t)
+
+
 def _push_desired(t: Any):
     return DESIRED_TYPE.set(check_type(t, "the annotation") if t is not None else None)
 
@@ -240,6 +312,7 @@ class Runtime:
                 "_SW": _SystemWriter(ctx),
                 "_locals": locals,
                 "_push_desired": _push_desired,
+                "_coerce": coerce,
                 "_pop_desired": _pop_desired,
                 "_desired": DESIRED_TYPE.get,
                 "_step": self._step,
