@@ -6,6 +6,8 @@ This is the language's own entry point; it needs an explicit ``reasoner`` on the
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -128,6 +130,7 @@ def run(
         source, fname = _read_source(source_or_path, filename)
     except DanaflowError as err:
         return ExecutionOutcome(None, ctx, error=err)
+    _runtime_values(ctx)
     changes: dict[str, Any] = {}
     if timeout is not None:
         changes["timeout"] = timeout
@@ -161,6 +164,22 @@ def run(
     return ExecutionOutcome(
         value, ctx, "".join(runtime.output), error, runtime.logs, time.perf_counter() - started
     )
+
+
+@functools.cache
+def dana_version() -> str:
+    """danaflow's version, what ``system:dana_version`` reads (seed 002)."""
+    try:
+        return importlib.metadata.version("danaflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _runtime_values(ctx: SandboxContext) -> None:
+    """The runtime's documented ``system:`` values, readable and never writable from Dana."""
+    if "dana_version" not in ctx.system:
+        ctx.system["dana_version"] = dana_version()
+    ctx.reserved_system_keys.add("dana_version")
 
 
 def _run_in_worker(
