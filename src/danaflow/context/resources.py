@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from danaflow.errors import ResourceError
 
-from ._jsonschema import validate
+from ._jsonschema import schema_problems, validate
 from ._sql import redacted, short_sql, sqlite_path, to_psycopg
 
 __all__ = ["DatabaseResource", "Params", "Resource", "ToolResource"]
@@ -129,6 +129,9 @@ class ToolResource(Resource):
             raise ResourceError(
                 f"tool {name!r}: got a parameters schema of type {parameters.get('type')!r}, want 'object'"
             )
+        problems = schema_problems(parameters, "parameters")
+        if problems:
+            raise ResourceError(f"tool {name!r} has an invalid parameters schema: {problems[0]}")
         self.parameters: dict[str, Any] = dict(parameters)
 
     @property
