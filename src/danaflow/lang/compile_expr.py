@@ -387,6 +387,15 @@ class ExpressionCompiler:
         return ast.UnaryOp(ast.Not(), self.expr(e.operand))
 
     def e_Compare(self, e: na.Compare):
+        if (
+            len(e.ops) == 1
+            and e.ops[0] in ("==", "!=")
+            and (_is_type_call(e.left) or _is_type_call(e.comparators[0]))
+        ):
+            # `type(x) == "int"`: a type compares equal to its name too (the reference's rule),
+            # while `type(x) == int` keeps its meaning.
+            same = self.call("_type_eq", [self.expr(e.left), self.expr(e.comparators[0])], e.loc)
+            return same if e.ops[0] == "==" else ast.UnaryOp(ast.Not(), same)
         return ast.Compare(
             self.expr(e.left), [_CMPOPS[o]() for o in e.ops], [self.expr(c) for c in e.comparators]
         )
@@ -488,6 +497,10 @@ class ExpressionCompiler:
         module = ast.Module([fn], [])
         ast.fix_missing_locations(module)
         return module
+
+
+def _is_type_call(e: na.Expr) -> bool:
+    return isinstance(e, na.Call) and isinstance(e.func, na.Name) and e.func.id == "type" and len(e.args) == 1
 
 
 def _describe(e: na.Expr) -> str:

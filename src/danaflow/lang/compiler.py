@@ -307,13 +307,20 @@ class _Compiler(ExpressionCompiler):
         self.check_name(receiver.name, receiver.loc)
         return (na.Param(receiver.name, "plain", receiver.type, None, loc=receiver.loc), *params)
 
+    @staticmethod
+    def _def_name(name: str, receiver: na.Receiver | None) -> str:
+        """The Python name a def binds: a receiver named like a builtin (``def (a: Agent) log()``)
+        must not shadow the builtin for the whole program, so it binds a private name instead."""
+        return f"_rcv_{name}" if receiver is not None and name in BUILTIN_NAMES else name
+
     def _bind_function(self, fn: ast.FunctionDef, name: str, receiver: na.Receiver | None, loc: Location):
         if receiver is None:
             return [fn]
+        bound = fn.name
         attach = self.call(
-            "_receiver", [self.const(name, loc), self.expr(receiver.type), self.load(name, loc)], loc
+            "_receiver", [self.const(name, loc), self.expr(receiver.type), self.load(bound, loc)], loc
         )
-        return [fn, self.at(ast.Assign([self.at(ast.Name(name, ast.Store()), loc)], attach), loc)]
+        return [fn, self.at(ast.Assign([self.at(ast.Name(bound, ast.Store()), loc)], attach), loc)]
 
     def s_FuncDef(self, s: na.FuncDef):
         self.check_name(s.name, s.loc)
@@ -323,7 +330,7 @@ class _Compiler(ExpressionCompiler):
         finally:
             self.loop_depth = depth
         params = self._with_receiver(s.name, s.receiver, s.params, s.loc)
-        fn = self._function(s.name, params, body, s.loc)
+        fn = self._function(self._def_name(s.name, s.receiver), params, body, s.loc)
         return self._bind_function(fn, s.name, s.receiver, s.loc)
 
     def s_DeclFuncDef(self, s: na.DeclFuncDef):
@@ -353,7 +360,7 @@ class _Compiler(ExpressionCompiler):
             )
             current = [self.load(value_name, stage.loc)]
         body.append(self.at(ast.Return(self.load(value_name, loc)), loc))
-        fn = self._function(s.name, params, body, loc)
+        fn = self._function(self._def_name(s.name, s.receiver), params, body, loc)
         return self._bind_function(fn, s.name, s.receiver, loc)
 
     def _stage(self, stage: na.Expr, inputs: list[ast.expr]) -> ast.expr:

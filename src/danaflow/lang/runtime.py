@@ -250,6 +250,15 @@ def _type_name(t: Any) -> str:
     return getattr(t, "__name__", None) or str(t)
 
 
+def type_eq(a: Any, b: Any) -> bool:
+    """``type(x) == "int"``: a type equals its own name as well as itself."""
+    if isinstance(a, str) and isinstance(b, type):
+        a, b = b, a
+    if isinstance(a, type) and isinstance(b, str):
+        return a.__name__ == b
+    return bool(a == b)
+
+
 def _push_desired(t: Any):
     return DESIRED_TYPE.set(check_type(t, "the annotation") if t is not None else None)
 
@@ -313,6 +322,7 @@ class Runtime:
                 "_locals": locals,
                 "_push_desired": _push_desired,
                 "_coerce": coerce,
+                "_type_eq": type_eq,
                 "_pop_desired": _pop_desired,
                 "_desired": DESIRED_TYPE.get,
                 "_step": self._step,
