@@ -41,14 +41,26 @@ class _DefaultReasoner:
         return f"<default LLM: {self._llm!r}>" if self._llm is not None else "<default LLM (not loaded)>"
 
 
-def run(
-    source_or_path: str | Path, context: SandboxContext | None = None, **options: Any
-) -> ExecutionOutcome:
+def run(source_or_path: str | Path, context: Any = None, **options: Any) -> ExecutionOutcome:
     """Runs a Dana program (source or a .na path); see ``danaflow.lang.api.run`` for the options.
 
-    Problems in the program come back in ``outcome.error`` rather than being raised.
+    ``context`` is a SandboxContext, or an ExecutionContext (seed 000), whose scopes the program
+    runs in and whose reasoning LLM answers ``reason()``. Problems in the program come back in
+    ``outcome.error`` rather than being raised.
     """
-    ctx = context if context is not None else SandboxContext()
+    if context is None:
+        ctx = SandboxContext()
+    elif isinstance(context, SandboxContext):
+        ctx = context
+    elif isinstance(getattr(context, "sandbox", None), SandboxContext):
+        ctx = context.sandbox
+        if ctx.reasoner is None:
+            ctx.reasoner = getattr(context, "reasoning_llm", None)
+    else:
+        raise TypeError(
+            f"run(): got a {type(context).__name__} as the context, "
+            "want a SandboxContext or an ExecutionContext"
+        )
     if ctx.reasoner is None:
         ctx.reasoner = _DefaultReasoner()
     return _run_dana(source_or_path, ctx, **options)

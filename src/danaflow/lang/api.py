@@ -23,6 +23,7 @@ from .policy import Isolation, SandboxPolicy
 from .report import register_source, to_dana_error
 from .runtime import Runtime, undefined_name
 from .sandbox import SandboxContext
+from .syntax_errors import decode_source
 
 __all__ = ["UNSET", "CompiledExpression", "ExecutionOutcome", "check", "compile_expression", "run"]
 
@@ -66,7 +67,7 @@ def _read_source(source_or_path: str | Path, filename: str | None) -> tuple[str,
     ):
         path = Path(source_or_path)
         try:
-            return path.read_text(encoding="utf-8"), filename or str(path)
+            return decode_source(path.read_bytes(), str(path)), filename or str(path)
         except OSError as exc:
             raise DanaflowError(
                 f"cannot read Dana program {str(path)!r}: {exc.strerror}", path=str(path)
@@ -95,7 +96,7 @@ def _execute(runtime: Runtime, source: str, filename: str, local: Mapping[str, A
 def execute_module(runtime: Runtime, path: Path) -> dict[str, Any]:
     """Runs an imported .na module with the importing run's runtime; returns its top-level names."""
     namespace: dict[str, Any] = {}
-    _execute(runtime, path.read_text(encoding="utf-8"), str(path), namespace)
+    _execute(runtime, decode_source(path.read_bytes(), str(path)), str(path), namespace)
     return namespace
 
 

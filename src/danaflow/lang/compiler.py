@@ -561,7 +561,7 @@ def _cached(key: tuple, build):
 
 def compile_program(source: str, filename: str = "<string>", *, steps: bool = False) -> CompiledProgram:
     """Parses and compiles a program; cached by (source hash, filename, steps)."""
-    digest = hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
     def build() -> CompiledProgram:
         def work() -> CompiledProgram:

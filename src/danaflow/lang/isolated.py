@@ -30,6 +30,7 @@ from .policy import SandboxPolicy
 from .report import register_source, source_line
 from .runtime import find_dana_module
 from .sandbox import SCOPES, SandboxContext
+from .syntax_errors import decode_source
 from .typespace import check_type
 from .values import Capability, capability_of, safe_exception, to_dana_value
 
@@ -75,7 +76,7 @@ def _modules(program: CompiledProgram, search_paths: tuple[Path, ...], steps: bo
         path = find_dana_module(dotted, search_paths)
         if path is None:
             continue  # a Python module, or missing: the worker decides at the import line
-        compiled = compile_program(path.read_text(encoding="utf-8"), str(path), steps=steps)
+        compiled = compile_program(decode_source(path.read_bytes(), str(path)), str(path), steps=steps)
         register_source(str(path), compiled.source)
         out[dotted] = (str(path), compiled)
         todo.extend(compiled.refs.imports)
