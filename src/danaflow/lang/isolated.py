@@ -294,6 +294,7 @@ def _exchange(
     result = JobResult()
     deadline = time.monotonic() + policy.timeout + _GRACE_S if policy.timeout else None
     calls = concurrent.futures.ThreadPoolExecutor(max_workers=1) if policy.timeout else None
+    printed = 0
     try:
         send_message(worker.sock, job.codec, message)
         while True:
@@ -315,6 +316,14 @@ def _exchange(
             op = msg["op"]
             if op == "print":
                 text = str(msg.get("text", ""))
+                printed += len(text)
+                if printed > policy.max_output_bytes:
+                    worker.kill()
+                    result.error = ResourceLimitError(
+                        f"output limit of {policy.max_output_bytes >> 20} MiB exceeded by print()",
+                        error_type="OutputLimitError",
+                    )
+                    break
                 result.output.append(text)
                 if print_sink is not None:
                     print_sink(text)
@@ -322,6 +331,13 @@ def _exchange(
                     job.ctx.write_output(text)
             elif op == "log":
                 record = msg.get("record")
+                if len(result.logs) >= policy.max_log_records:
+                    worker.kill()
+                    result.error = ResourceLimitError(
+                        f"log limit of {policy.max_log_records} records exceeded",
+                        error_type="OutputLimitError",
+                    )
+                    break
                 if isinstance(record, dict):
                     record = {str(k): v for k, v in record.items()}
                     result.logs.append(record)

@@ -299,6 +299,10 @@ class SandboxPolicy:
     """Error messages longer than this are cut (the rest is counted, never printed)."""
     max_exchange_bytes: int = 256 << 20
     """The largest value or scope delta a worker may send back."""
+    max_output_bytes: int = 16 << 20
+    """What a worker may print, in all (a program printing forever must not fill the host's memory)."""
+    max_log_records: int = 100_000
+    """How many ``log()`` records a worker may send."""
     template_steps: int = 100_000
     """The step budget of one ``$expr{}`` evaluation."""
     template_timeout: float = 10.0
