@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from danaflow.errors import DanaflowError
+
 from .reader import RunReader, is_final
 
 __all__ = ["Hub", "sse_stream"]
+
+_log = logging.getLogger("danaflow.ui")
 
 RUNS_TOPIC = "runs"
 _RUN_TOPIC = re.compile(r"^run:([A-Za-z0-9_][A-Za-z0-9_.\-]{0,199})$")
@@ -86,7 +92,11 @@ class Hub:
 
     async def _poll_forever(self) -> None:
         while self._topics and not self._closed:
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except (DanaflowError, OSError, sqlite3.Error) as exc:
+                # A store that is briefly locked or unreachable must not end live updates for good.
+                _log.warning("live updates: reading the run store failed: %s (retrying)", exc)
             await asyncio.sleep(self.interval)
 
     async def poll_once(self) -> None:

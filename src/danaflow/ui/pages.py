@@ -101,10 +101,11 @@ class RunsListing:
         return "/runs-table?" + urlencode([*params, ("page", str(self.page))])
 
 
-def _matches(record: RunRecord, needle: str) -> bool:
-    hay = (record.run_id, record.root_component_id, record.previous_run_id or "", record.start_path or "",
-           str(record.meta.get("target", "")))  # fmt: skip
-    return any(needle in h.lower() for h in hay)
+def _haystack(record: RunRecord) -> str:
+    """The text a filter searches, lowercased in one string (one ``in`` per run)."""
+    parts = (record.run_id, record.root_component_id, record.previous_run_id or "", record.start_path or "",
+             str(record.meta.get("target", "")))  # fmt: skip
+    return "\n".join(parts).lower()
 
 
 def runs_listing(reader: RunReader, *, status: str = "", query: str = "", page: int = 1) -> RunsListing:
@@ -121,7 +122,7 @@ def runs_listing(reader: RunReader, *, status: str = "", query: str = "", page: 
         return RunsListing(rows, page, len(window) > PAGE_SIZE, status, query, scanned)
     needle = query.lower()
     records = reader.store.list_runs()
-    picked = [r for r in records if not needle or _matches(r, needle)]
+    picked = [r for r in records if needle in _haystack(r)] if needle else records
     if status:
         # The stored status decides, except that a dead "running" run reads "interrupted".
         kept = []

@@ -14,7 +14,7 @@ import sys
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from danaflow.runs.store import RunStore, configured_store, open_store
 from danaflow.runs.store_base import redact_url
@@ -100,8 +100,16 @@ def serve(
     out.flush()
     if open_browser:
         webbrowser.open(url)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
-    )
-    server.run(sockets=[sock])
+    hub = app.state.viewer.hub
+
+    class _Server(uvicorn.Server):
+        """Ends the event streams first: uvicorn waits for open responses before it stops, and an
+        event stream never ends by itself."""
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await hub.close()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, lifespan="on")
+    _Server(config).run(sockets=[sock])
     return 0
