@@ -26,3 +26,13 @@ def test_run_keeps_taking_a_sandbox_context() -> None:
     ctx = SandboxContext(initial_private_state={"n": 2})
     outcome = danaflow.run("private:n * 21", ctx)
     assert outcome.value == 42
+
+
+def test_programs_and_templates_resolve_a_name_the_same_way() -> None:
+    from danaflow.lang.api import compile_expression, run
+
+    ctx = SandboxContext(initial_private_state={"max": 3, "limit": 7})
+    program = run("[max([1, 5]), private:max, limit]", ctx)
+    assert program.value == [5, 3, 7]
+    template = compile_expression("[max([1, 5]), private:max, limit]", mapping_attrs=True)
+    assert template.evaluate({}, ctx) == [5, 3, 7]

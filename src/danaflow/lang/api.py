@@ -230,7 +230,7 @@ class CompiledExpression:
         return self._code.bounded
 
     def evaluate(self, names: Mapping[str, Any] | None = None, context: SandboxContext | None = None) -> Any:
-        """Evaluates with free names from ``names``, then the context's scopes, then builtins.
+        """Evaluates with free names from ``names``, then builtins, then the context's scopes.
 
         A bounded expression runs here; any other runs in a worker process under the context's
         policy (``$expr{sum(range(10**12))}`` in a template cannot stall the host), unless the
@@ -247,17 +247,20 @@ class CompiledExpression:
         scopes = (ctx.local, ctx.private, ctx.public, ctx.system) if context is not None else ()
 
         def lookup(name: str) -> Any:
+            # The one resolution order (docs/language.md): the template's own names (its variables
+            # and nested references), then builtins and registered functions, then the scopes.
             try:
                 return names[name]
+            except KeyError:
+                pass
+            try:
+                return runtime.builtin(name)
             except KeyError:
                 pass
             for scope in scopes:
                 if name in scope:
                     return scope[name]
-            try:
-                return runtime.builtin(name)
-            except KeyError:
-                return undefined_name(name)
+            return undefined_name(name)
 
         g = runtime.expression_globals(lookup)
         register_source(self._code.filename, self.source)

@@ -344,13 +344,14 @@ def _make_runtime_class() -> type:
             names = self._names
             if name in names:
                 return names[name]
-            for scope in (self.ctx.local, self.ctx.private, self.ctx.public, self.ctx.system):
-                if name in scope:
-                    return scope[name]
             try:
                 return self.builtin(name)
             except KeyError:
-                return undefined_name(name)
+                pass
+            for scope in (self.ctx.local, self.ctx.private, self.ctx.public, self.ctx.system):
+                if name in scope:
+                    return scope[name]
+            return undefined_name(name)
 
         def execute(self, job: dict[str, Any]) -> Any:
             self._names = job.get("names") or {}
