@@ -428,6 +428,10 @@ def test_postgres_keeps_its_tables_in_the_named_schema_at_the_current_version(pg
         conn.execute(f'UPDATE "{schema}".schema_version SET version = 9')
     with pytest.raises(RunError, match="schema version 9 is newer than this danaflow's: want version 2"):
         open_store(pg_url)
+    with psycopg.connect(pg_server) as conn:
+        conn.execute(f'UPDATE "{schema}".schema_version SET version = 2')
+    with open_store("postgres://" + pg_url.partition("://")[2]) as store:  # the short scheme too
+        assert store.get_run("r1").run_id == "r1"
 
 
 def test_postgres_opened_by_many_processes_at_once_migrates_once(pg_url):
