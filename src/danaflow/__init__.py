@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "InMemoryRun": "danaflow.flow.hooks",
     "IsolatedExecution": "danaflow.runs.isolation",
     "LLMResource": "danaflow.llm.resource",
+    "MCPResource": "danaflow.context.mcp",
     "NodeExecutionContext": "danaflow.context.kinds",
     "NodeExecutionResult": "danaflow.context.result",
     "NodeInput": "danaflow.context.result",
@@ -105,6 +106,7 @@ __all__ = [
     "InMemoryRun",
     "IsolatedExecution",
     "LLMResource",
+    "MCPResource",
     "NodeExecutionContext",
     "NodeExecutionResult",
     "NodeInput",
@@ -157,6 +159,7 @@ if TYPE_CHECKING:  # pragma: no cover
         SubagentExecutionContext,
         SubflowExecutionContext,
     )
+    from danaflow.context.mcp import MCPResource
     from danaflow.context.resources import DatabaseResource, ToolResource
     from danaflow.context.result import NodeExecutionResult, NodeInput, NodeOutcome, NodeOutput
     from danaflow.context.state import AgentState, ExecutionState, WorldState

@@ -10,6 +10,7 @@ from .kinds import (
     SubagentExecutionContext,
     SubflowExecutionContext,
 )
+from .mcp import MCPResource, MCPTool
 from .resources import DatabaseResource, Resource, ToolResource
 from .result import ErrorInfo, NodeExecutionResult, NodeInput, NodeOutcome, NodeOutput, Usage
 from .state import AgentState, ExecutionState, StateView, WorldState
@@ -25,6 +26,8 @@ __all__ = [
     "ExecutionState",
     "ExecutionStatusEnum",
     "FlowExecutionContext",
+    "MCPResource",
+    "MCPTool",
     "NodeExecutionContext",
     "NodeExecutionResult",
     "NodeInput",
