@@ -560,18 +560,26 @@ def _cached(key: tuple, build):
 
 
 def compile_program(source: str, filename: str = "<string>", *, steps: bool = False) -> CompiledProgram:
-    """Parses and compiles a program; cached by (source hash, filename, steps)."""
+    """Parses and compiles a program; cached by (source hash, filename, steps).
+
+    The parsed and translated tree is cached by source hash alone, so the same program under
+    another file name (a DanaNode in a ``for_each`` names each iteration) only pays ``compile()``.
+    """
     digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
-    def build() -> CompiledProgram:
-        def work() -> CompiledProgram:
+    def translate() -> tuple[ast.Module, frozenset[str], int, ProgramRefs]:
+        def work() -> tuple[ast.Module, frozenset[str], int, ProgramRefs]:
             tree = parse(source, filename)
             compiler = _Compiler(filename, steps=steps)
             module, top = compiler.program(tree)
-            code = compile(module, filename, "exec", dont_inherit=True)
-            return CompiledProgram(code, filename, source, top, steps, compiler.store_sites, compiler.refs())
+            return module, top, compiler.store_sites, compiler.refs()
 
         return front_end(work, filename, source)  # only DanaflowErrors leave the front end
+
+    def build() -> CompiledProgram:
+        module, top, sites, refs = _cached(("tree", digest, steps), translate)
+        code = front_end(lambda: compile(module, filename, "exec", dont_inherit=True), filename, source)
+        return CompiledProgram(code, filename, source, top, steps, sites, refs)
 
     return _cached(("prog", digest, filename, steps), build)
 
