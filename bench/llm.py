@@ -92,6 +92,69 @@ def bench_overhead(calls: int, rounds: int) -> None:
         print(f"ratio ours / bare:          {o / b:7.3f}")
 
 
+_MCP_SERVER = """
+from mcp.server import MCPServer
+
+server = MCPServer("bench")
+
+
+@server.tool()
+def echo(x: int) -> int:
+    return x
+
+
+server.run()
+"""
+
+
+def bench_mcp(calls: int = 200) -> None:
+    """MCP tool call overhead over stdio: the median of ``calls`` calls of a trivial tool through
+    MCPResource (a sync call from this thread, argument validation, the resource's loop thread),
+    beside the bare SDK's ``Client.call_tool`` against a second copy of the same server, the two
+    taking turns call by call so drift on a shared machine hits both alike. Target: < 5 ms/call."""
+    import asyncio
+    import tempfile
+
+    try:
+        from mcp import Client
+        from mcp.client.stdio import StdioServerParameters
+    except ImportError:
+        print("mcp tool call over stdio:   skipped (pip install 'danaflow[mcp]')")
+        return
+    from danaflow.context.mcp import MCPResource
+
+    async def measure(script: Path) -> tuple[list[float], list[float]]:
+        bare_times: list[float] = []
+        ours_times: list[float] = []
+        params = StdioServerParameters(command=sys.executable, args=[str(script)])
+        async with Client(params) as client:
+            with MCPResource("bench", command=[sys.executable, str(script)]) as server:
+                echo = server.tool("echo")  # connects (blocking this loop meanwhile is fine)
+                for i in range(20):  # warm both sessions
+                    await client.call_tool("echo", {"x": i})
+                    echo.call(x=i)
+                for i in range(calls):  # call by call in turn
+                    t0 = time.perf_counter()
+                    await client.call_tool("echo", {"x": i})
+                    t1 = time.perf_counter()
+                    echo.call(x=i)
+                    t2 = time.perf_counter()
+                    bare_times.append(t1 - t0)
+                    ours_times.append(t2 - t1)
+        return bare_times, ours_times
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "bench_server.py"
+        script.write_text(_MCP_SERVER, encoding="utf-8")
+        bare_times, ours_times = asyncio.run(measure(script))
+    b, o = statistics.median(bare_times), statistics.median(ours_times)
+    how = f"median of {len(ours_times)} calls, stdio"
+    verdict = "within" if o < 5e-3 else "OVER"
+    print(f"bare mcp SDK call_tool:     {b * 1e3:7.3f} ms/call ({how})")
+    print(f"MCPResource tool call:      {o * 1e3:7.3f} ms/call ({how}; {verdict} the 5 ms target)")
+    print(f"our layer over the SDK:     {(o - b) * 1e3:7.3f} ms/call (ratio {o / b:.3f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-local", action="store_true", help="do not load the embedded model")
@@ -99,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     args = parser.parse_args(argv)
     bench_overhead(args.calls, args.rounds)
+    bench_mcp()
     if not args.skip_local:
         bench_local()
     return 0
