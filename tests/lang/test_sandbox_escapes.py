@@ -8,6 +8,12 @@ frame, code object, traceback or dangerous builtin ends up in any scope of the c
 
 A few harmless neighbours of the escapes (``e.args``, ``type(x).__name__``, ``"{0}".format``)
 are checked to stay allowed, so the refusals are about real escapes and not blanket bans.
+
+These are the classic Python escapes. The redesigned boundary (issue 9) is attacked by category in
+test_sandbox_categories.py (type strings, curated-module classes, host objects, hooks, process-wide
+state), test_sandbox_credentials.py, test_sandbox_limits.py, test_sandbox_nodes.py (CommandNode,
+result()), test_sandbox_confine.py (the OS walls) and test_sandbox_worker_protocol.py (a hostile
+worker against the host).
 """
 
 from __future__ import annotations
@@ -443,6 +449,52 @@ ESCAPES = [
         "functools-wraps",
         "import functools\ndeco = functools.wraps(len)  # <-\nprint('ESCAPED', deco)\n",
         r"wraps",
+    ),
+    # ---- class machinery and object internals (issue 9, written fresh) -----------------------
+    Escape("object-builtin", "o = object  # <-\nprint('ESCAPED', o)\n", r"\bobject\b"),
+    Escape("super-builtin", "k = super()  # <-\nprint('ESCAPED', k)\n", r"\bsuper\b"),
+    Escape("property-builtin", "p = property(len)  # <-\nprint('ESCAPED', p)\n", r"\bproperty\b"),
+    Escape("classmethod-builtin", "c = classmethod(len)  # <-\nprint('ESCAPED', c)\n", r"\bclassmethod\b"),
+    Escape("staticmethod-builtin", "s = staticmethod(len)  # <-\nprint('ESCAPED', s)\n", r"\bstaticmethod\b"),
+    Escape(
+        "qualname-and-module",
+        # __qualname__ and __module__ name host code; only __name__ and __doc__ are readable.
+        "q = len.__qualname__ + len.__module__  # <-\nprint('ESCAPED', q)\n",
+        r"__qualname__",
+    ),
+    Escape(
+        "iterator-reduce",
+        # __reduce__ hands back a callable and its arguments: a pickle-style constructor.
+        "import itertools\nt = itertools.tee([1])[0].__reduce__()  # <-\nprint('ESCAPED', t)\n",
+        r"__reduce__",
+    ),
+    Escape(
+        "iterator-setstate",
+        "r = reversed([1]).__setstate__  # <-\nprint('ESCAPED', r)\n",
+        r"__setstate__",
+    ),
+    Escape(
+        "classmethod-self",
+        # A bound classmethod's __self__ is the class: dict here, the way to its machinery.
+        "d = {}.fromkeys.__self__  # <-\nprint('ESCAPED', d)\n",
+        r"__self__",
+    ),
+    Escape(
+        "lru-cache-wrapped",
+        # functools' cache wrappers keep the function they wrap.
+        "import functools\nc = functools.cache(len)\nw = c.__wrapped__  # <-\nprint('ESCAPED', w)\n",
+        r"__wrapped__",
+    ),
+    Escape(
+        "regex-copy",
+        'import re\nc = re.compile("a").__copy__  # <-\nprint("ESCAPED", c)\n',
+        r"__copy__",
+    ),
+    Escape(
+        "field-spec-constructor-class",
+        # A struct field's spec is a frozen dataclass; its class leads to dataclass machinery.
+        'struct P:\n    x: int\nk = P.model_fields["x"].__class__  # <-\nprint("ESCAPED", k)\n',
+        r"__class__",
     ),
 ]
 
