@@ -342,3 +342,16 @@ def test_dana_reaches_the_tools_through_use_and_the_context_closes_the_server(se
         assert "has no method 'close'" in hidden.error.message
         pid = files.call("pid")
     assert files.closed and not _alive(pid)
+
+
+def test_a_server_that_never_answers_times_out_and_is_stopped(tmp_path):
+    mute = tmp_path / "mute.py"
+    mute.write_text(
+        "import os, pathlib, time\npathlib.Path('mute.pid').write_text(str(os.getpid()))\ntime.sleep(120)\n"
+    )
+    silent = MCPResource("mute", command=[sys.executable, str(mute)], cwd=tmp_path, connect_timeout=3)
+    with pytest.raises(ResourceError, match=r"mcp server 'mute' \(.*mute\.py\) did not answer within 3s"):
+        silent.connect()
+    silent.close()
+    pid = int((tmp_path / "mute.pid").read_text())
+    assert not _alive(pid)

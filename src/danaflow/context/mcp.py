@@ -200,6 +200,7 @@ class MCPResource(Resource):
                 f"mcp server {self.name!r} ({self.where}) did not answer within "
                 f"{self.connect_timeout}s: want a server that speaks MCP{self._stderr_tail()}"
             )
+            self._serving.cancel()  # the task's cleanup (stopping the process) runs on the loop
         except Exception as exc:
             self._failure = (
                 f"mcp server {self.name!r} ({self.where}) did not start: "
@@ -455,10 +456,16 @@ class MCPTool(ToolResource):
 
 # ---- helpers ----------------------------------------------------------------------------------------
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The resource's loop thread; once stopped, it lets cancelled tasks finish their cleanup
+    (the SDK's shutdown of a server process is shielded and bounded) before closing."""
     asyncio.set_event_loop(loop)
     try:
         loop.run_forever()
     finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
