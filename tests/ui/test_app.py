@@ -60,7 +60,7 @@ def test_run_page_draws_graph_tree_and_timeline(client, run_flow) -> None:
     for path, status in [("demo.prep", "completed"), ("demo.calc", "failed"), ("demo.fix", "completed")]:
         assert f'data-path="{path}" data-status="{status}"' in svg
     assert "edge-error" in svg and "edge-success" in svg  # connect and on_error edges
-    assert '<svg class="waterfall"' in html and "llm openai-compatible:fake-model" in html
+    assert '<svg class="waterfall"' in html and "wk-llm" in html  # the model call's span
     assert f'href="/runs/{run_id}/c/demo.ask"' in html  # the tree links to components
     live = client.get(f"/runs/{run_id}/live")
     assert live.status_code == 200 and "<html" not in live.text and 'class="graph"' in live.text
@@ -273,3 +273,25 @@ def test_no_import_draws_without_loading_the_target(run_flow, run_root: Path) ->
     with make_client(run_root, load_targets=False) as c:
         html = c.get(f"/runs/{run_id}").text
     assert "--no-import" in html and "edge-error" not in html
+
+
+def test_llm_calls_show_recorded_messages_escaped(client, run_flow, run_root: Path) -> None:
+    run_id = run_flow("demo").run_id
+    messages = [{"role": "user", "parts": [{"type": "text", "content": "Say <b>hi</b>"}]}]
+    answer = [{"role": "assistant", "parts": [{"type": "text", "content": "<script>alert(1)</script>"}]}]
+    span = {
+        "name": "chat m", "kind": "llm", "path": "demo.ask", "trace_id": "t", "span_id": "s9",
+        "parent_id": None, "start_ns": 1, "end_ns": 2_000_001, "status": "ok",
+        "attributes": {"gen_ai.provider.name": "prov", "gen_ai.request.model": "m-req",
+                       "gen_ai.response.model": "m-1", "gen_ai.usage.input_tokens": 7,
+                       "gen_ai.usage.output_tokens": 3, "danaflow.llm.attempts": 2,
+                       "gen_ai.input.messages": json.dumps(messages),
+                       "gen_ai.output.messages": json.dumps(answer)},
+    }  # fmt: skip
+    with open(run_root / run_id / "trace.jsonl", "a") as fh:
+        fh.write(json.dumps(span) + "\n")
+    html = client.get(f"/runs/{run_id}/c/demo.ask").text
+    row = html[html.index("<td>m-1</td>") :].split("</tr>", 1)[0]
+    assert "<td>prov</td>" in row and "<td>7</td>" in row and "<td>3</td>" in row and "<td>2</td>" in row
+    assert "Say &lt;b&gt;hi&lt;/b&gt;" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert '<span class="role">assistant</span>' in html

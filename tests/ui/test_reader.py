@@ -74,3 +74,24 @@ def test_jsonl_files_skip_torn_lines_and_are_cached(reader: RunReader) -> None:
     events.write_text('{"type": "a"}\n{"type": "b"}\n')
     assert len(reader.events("r1").rows) == 2
     assert reader.logs("r1").rows == () and reader.spans("r1") == []
+
+
+def test_spans_read_from_otlp_json_lines_and_the_older_form(reader: RunReader) -> None:
+    pytest.importorskip(
+        "danaflow.observability.otlp_json", reason="the OTLP JSON trace format is not here yet"
+    )
+    import json
+
+    otlp = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "ab", "spanId": "01", "name": "node f.x", "startTimeUnixNano": "5", "endTimeUnixNano": "9",
+        "status": {"code": 1},
+        "attributes": [{"key": "danaflow.kind", "value": {"stringValue": "node"}},
+                       {"key": "danaflow.path", "value": {"stringValue": "f.x"}}],
+    }]}]}]}  # fmt: skip
+    old = {"name": "flow f", "kind": "flow", "path": "f", "trace_id": "ab", "span_id": "00",
+           "parent_id": None, "start_ns": 1, "end_ns": 10, "status": "ok"}  # fmt: skip
+    (reader.run_root / "r1" / "trace.jsonl").write_text(json.dumps(otlp) + "\n" + json.dumps(old) + "\n{torn")
+    assert [(s.kind, s.path, s.status) for s in reader.spans("r1")] == [
+        ("flow", "f", "ok"),
+        ("node", "f.x", "ok"),
+    ]

@@ -208,7 +208,7 @@ def run_page(
             titles,
         )
     spans = reader.spans(run_id)
-    cached = {s.path for s in spans if s.kind == "llm" and s.path and s.attributes.get("cached")}
+    cached = {s.path for s in spans if s.kind == "llm" and s.path and s.attributes.get("danaflow.llm.cached")}
     timeline = waterfall_svg(spans, by_path, lambda p: Urls.component(run_id, p))
     waiting = []
     for c in components:
@@ -289,16 +289,7 @@ def component_page(reader: RunReader, definitions: Definitions, run_id: str, pat
         first, _, error_source = error["message"].partition("\n")
         error = {**error, "message": first}
     spans = reader.spans(run_id)
-    calls = []
-    for s in spans:
-        if s.kind == "llm" and s.path == path:
-            a = s.attributes
-            calls.append({
-                "name": s.name, "provider": a.get("provider"), "model": a.get("model"),
-                "prompt_tokens": a.get("tokens.prompt"), "completion_tokens": a.get("tokens.completion"),
-                "latency_s": s.duration_s, "status": s.status, "error": s.error,
-                "attempts": a.get("attempts"), "cached": a.get("cached"),
-            })  # fmt: skip
+    calls = [_llm_call(s) for s in spans if s.kind == "llm" and s.path == path]
     artifacts = []
     for artifact in reader.artifacts(run_id, path):
         preview = None
@@ -321,6 +312,52 @@ def component_page(reader: RunReader, definitions: Definitions, run_id: str, pat
         summary, component, result, sections, error, error_source, calls, artifacts, events, logs,
         waiting, can_resume, note, children,
     )  # fmt: skip
+
+
+# Span attribute names: OpenTelemetry's GenAI conventions first, then danaflow's older names.
+_ATTRS = {
+    "provider": ("gen_ai.provider.name", "provider"),
+    "model": ("gen_ai.response.model", "gen_ai.request.model", "model"),
+    "prompt_tokens": ("gen_ai.usage.input_tokens", "tokens.prompt"),
+    "completion_tokens": ("gen_ai.usage.output_tokens", "tokens.completion"),
+    "attempts": ("danaflow.llm.attempts", "attempts"),
+    "cached": ("danaflow.llm.cached", "cached"),
+}
+
+
+def _attr(attributes: dict[str, Any], name: str) -> Any:
+    for key in _ATTRS[name]:
+        if attributes.get(key) is not None:
+            return attributes[key]
+    return None
+
+
+def _messages(raw: Any) -> list[tuple[str, Markup]]:
+    """``gen_ai.*.messages`` (JSON text, recorded when a run captures content) as (role, text)."""
+    if not isinstance(raw, str):
+        return []
+    try:
+        messages = json.loads(raw)
+    except ValueError:
+        return [("?", text_block(raw, None, None))]
+    out = []
+    for m in messages if isinstance(messages, list) else []:
+        if not isinstance(m, dict):
+            continue
+        parts = m.get("parts") if isinstance(m.get("parts"), list) else []
+        text = "\n".join(str(p.get("content", "")) for p in parts if isinstance(p, dict))
+        out.append((str(m.get("role", "?")), text_block(text, None, None, limit=20_000)))
+    return out
+
+
+def _llm_call(span: Any) -> dict[str, Any]:
+    a = span.attributes
+    call = {name: _attr(a, name) for name in _ATTRS}
+    call.update(
+        name=span.name, latency_s=span.duration_s, status=span.status, error=span.error,
+        messages=_messages(a.get("gen_ai.input.messages")), answer=_messages(a.get("gen_ai.output.messages")),
+    )  # fmt: skip
+    return call
 
 
 def _parse_result(text: str | None) -> dict[str, Any]:

@@ -234,12 +234,23 @@ def _parse_rows(data: bytes, truncated: bool) -> JsonlFile:
 
 
 def _parse_spans(data: bytes, truncated: bool) -> list[SpanRecord]:
+    """Spans from either ``trace.jsonl`` form: OTLP JSON (``{"resourceSpans": …}`` a line) or the
+    older one-SpanRecord-a-line form."""
     rows, _ = _lines(data)
-    spans = []
+    spans: list[SpanRecord] = []
     for row in rows:
+        if not isinstance(row, dict):
+            continue
         try:
-            spans.append(SpanRecord.from_json(row))
-        except (KeyError, TypeError):
+            if "resourceSpans" in row:
+                # Only trace files written by the OTLP exporter hold these lines, so its decoder
+                # is there whenever one is read.
+                from danaflow.observability.otlp_json import records_from_json
+
+                spans.extend(records_from_json(row))
+            else:
+                spans.append(SpanRecord.from_json(row))
+        except (AttributeError, KeyError, TypeError, ValueError):
             continue
     spans.sort(key=lambda s: (s.start_ns, s.end_ns))
     return spans

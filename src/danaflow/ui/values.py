@@ -99,7 +99,8 @@ def value_tree(
     entries = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
     if not entries:
         return Markup('<span class="v-empty">{}</span>').format("{}" if isinstance(value, dict) else "[]")
-    label = f"{{{len(entries)} keys}}" if isinstance(value, dict) else f"[{len(entries)} items]"
+    n = len(entries)
+    label = f"{{{n} key{'s' * (n != 1)}}}" if isinstance(value, dict) else f"[{n} item{'s' * (n != 1)}]"
     parts = [Markup('<details class="tree"{}><summary>{}</summary><ul>').format(
         Markup(" open") if depth < 2 else Markup(""), label
     )]  # fmt: skip
