@@ -678,3 +678,41 @@ def test_a_template_expression_is_held_to_the_template_timeout() -> None:
     ctx = SandboxContext(policy=SandboxPolicy(template_timeout=0.5))
     with pytest.raises(ResourceLimitError, match=r"0\.5 s"):
         expr.evaluate({}, ctx)
+
+
+# ---- regressions found while writing this file ------------------------------------------------
+
+
+def test_a_deeply_nested_value_in_the_state_is_dropped_not_a_host_crash() -> None:
+    outcome = run("t = ()\nfor i in range(300):\n    t = (t,)\nlen(t)", SandboxContext())
+    assert outcome.error is None and outcome.value == 1  # the host is alive to say so
+
+
+def test_new_keys_a_context_function_writes_reach_the_program() -> None:
+    def peek(ctx: SandboxContext) -> None:
+        ctx.private["m"] = 7
+        ctx.private["n"] = 10
+
+    results = {}
+    for isolation in ("process", "inprocess"):
+        ctx = SandboxContext()
+        ctx.registry.register("peek", peek, pass_context=True)
+        out = run("private:n = 5\npeek()\n[private:n, private:m]", ctx, isolation=isolation)
+        assert out.error is None, out.error
+        results[isolation] = (out.value, dict(ctx.private))
+    assert results["process"] == results["inprocess"] == ([10, 7], {"n": 10, "m": 7})
+
+
+@pytest.mark.parametrize("timeout", [None, 20.0])
+def test_memory_held_by_the_program_is_reported_at_its_line(timeout: float | None) -> None:
+    src = "chunks = []\nwhile True:\n    chunks.append('x' * 1000000)\n"
+    out = run(src, SandboxContext(), memory_limit=256 << 20, timeout=timeout)
+    assert isinstance(out.error, ResourceLimitError), out.error
+    assert out.error.error_type == "MemoryError" and out.error.location.line == 3
+
+
+def test_a_host_time_zone_crosses_as_a_value() -> None:
+    import datetime as dt
+
+    out = run("str(private:tz)", SandboxContext(initial_private_state={"tz": dt.UTC}))
+    assert out.error is None and out.value == "UTC"

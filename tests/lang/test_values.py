@@ -404,7 +404,7 @@ def test_a_builtin_exception_crosses_as_a_fresh_one_with_its_message() -> None:
 
 def test_a_key_error_keeps_its_key_text() -> None:
     out = safe_exception(KeyError("name"))
-    assert type(out) is KeyError and out.args == ("'name'",)
+    assert type(out) is KeyError and out.args == ("name",)  # not re-quoted on each crossing
 
 
 class HostValueError(ValueError):

@@ -25,7 +25,7 @@ __all__ = ["Codec", "CodecError", "Opaque"]
 
 _TUPLE, _SET, _FROZENSET, _STRUCT, _TYPE, _BIGINT, _TIME, _RECORD = range(1, 9)
 _CAP, _OPAQUE, _COMPLEX, _EXC, _DECIMAL, _UUID = range(9, 15)
-_INT64 = (-(1 << 63), (1 << 64) - 1)
+_MAX_EXT_DEPTH = 110
 
 
 class CodecError(ValueError):
@@ -67,8 +67,12 @@ class Codec:
         import_capability: Callable[[int, str, list[str], str], Any] | None = None,
         opaque: bool = False,
         max_bytes: int = 256 << 20,
+        validate_structs: bool = False,
     ):
         self.struct_class = struct_class
+        self.validate_structs = validate_structs
+        """Check each field of a decoded struct against its type (the host does: a worker may lie)."""
+        self._depth = 0
         self.export_capability = export_capability
         self.import_capability = import_capability
         self.opaque = opaque
@@ -76,15 +80,26 @@ class Codec:
 
     # ---- encoding -----------------------------------------------------------------------------
     def dumps(self, value: Any) -> bytes:
+        self._depth = 0
         try:
             return msgpack.packb(value, default=self._default, strict_types=True, use_bin_type=True)
+        except CodecError:
+            raise
         except RecursionError:
             raise CodecError("value nested too deeply to cross the sandbox boundary") from None
         except (TypeError, ValueError, OverflowError) as exc:
             raise CodecError(str(exc)) from None
 
     def _pack(self, value: Any) -> bytes:
-        return msgpack.packb(value, default=self._default, strict_types=True, use_bin_type=True)
+        # Every extension payload is packed by a nested packb, whose C frame stays on the stack:
+        # bound the nesting so a deep value is a clean error, never a C stack overflow.
+        self._depth += 1
+        try:
+            if self._depth > _MAX_EXT_DEPTH:
+                raise CodecError(f"value nested more than {_MAX_EXT_DEPTH} levels deep")
+            return msgpack.packb(value, default=self._default, strict_types=True, use_bin_type=True)
+        finally:
+            self._depth -= 1
 
     def _default(self, v: Any) -> Any:
         t = type(v)
@@ -110,6 +125,11 @@ class Codec:
             return msgpack.ExtType(_TIME, self._pack([t.__name__, v.isoformat()]))
         if t is _dt.timedelta:
             return msgpack.ExtType(_TIME, self._pack(["timedelta", [v.days, v.seconds, v.microseconds]]))
+        if t is _dt.timezone:
+            offset = v.utcoffset(None)
+            return msgpack.ExtType(
+                _TIME, self._pack(["timezone", [offset.days * 86400 + offset.seconds, v.tzname(None)]])
+            )
         if t is Decimal:
             return msgpack.ExtType(_DECIMAL, str(v).encode())
         if t is uuid.UUID:
@@ -123,7 +143,8 @@ class Codec:
         if fields is not None and hasattr(t, "__dana_types__"):
             return msgpack.ExtType(_STRUCT, self._pack([encode_type(t), [getattr(v, f) for f in fields]]))
         if isinstance(v, BaseException) and SAFE_EXCEPTIONS.get(t.__name__) is t:
-            return msgpack.ExtType(_EXC, self._pack([t.__name__, _short(str(v), 4000)]))
+            arg = v.args[0] if len(v.args) == 1 and isinstance(v.args[0], str) else str(v)
+            return msgpack.ExtType(_EXC, self._pack([t.__name__, _short(arg, 4000)]))
         try:
             check_type(v, "")
         except TypeError:
@@ -142,6 +163,7 @@ class Codec:
     def loads(self, data: bytes) -> Any:
         if len(data) > self.max_bytes:
             raise CodecError(f"message of {len(data)} bytes: want at most {self.max_bytes}")
+        self._depth = 0
         try:
             return self._unpack(data)
         except CodecError:
@@ -152,7 +174,20 @@ class Codec:
             raise CodecError(f"malformed message: {type(exc).__name__}: {_short(str(exc))}") from None
 
     def _unpack(self, data: bytes) -> Any:
-        return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False, raw=False, use_list=True)
+        self._depth += 1
+        try:
+            if self._depth > _MAX_EXT_DEPTH:
+                raise CodecError(f"message nested more than {_MAX_EXT_DEPTH} levels deep")
+            return msgpack.unpackb(
+                data,
+                ext_hook=self._ext,
+                strict_map_key=False,
+                raw=False,
+                use_list=True,
+                timestamp=3,  # msgpack's own timestamp type arrives as a datetime, not a foreign object
+            )
+        finally:
+            self._depth -= 1
 
     def _ext(self, code: int, data: bytes) -> Any:
         if code == _TUPLE:
@@ -175,6 +210,8 @@ class Codec:
             kind, payload = self._unpack(data)
             if kind == "timedelta":
                 return _dt.timedelta(days=payload[0], seconds=payload[1], microseconds=payload[2])
+            if kind == "timezone":
+                return _dt.timezone(_dt.timedelta(seconds=int(payload[0])), str(payload[1]))
             cls = {"datetime": _dt.datetime, "date": _dt.date, "time": _dt.time}[kind]
             return cls.fromisoformat(payload)
         if code == _DECIMAL:
@@ -189,6 +226,11 @@ class Codec:
                 raise CodecError(f"struct {cls.__name__}: got {len(values)} field values, want {len(fields)}")
             obj = object.__new__(cls)
             for name, value in zip(fields, values, strict=True):
+                if self.validate_structs:
+                    try:
+                        value = cls.validate_field(name, value)
+                    except TypeError as exc:
+                        raise CodecError(f"struct {cls.__name__}: {exc}") from None
                 object.__setattr__(obj, name, value)
             return obj
         if code == _TYPE:

@@ -138,7 +138,7 @@ def error_from_record(rec: Any, limit: int = 4000) -> DanaflowError:
     path = rec.get("path") if isinstance(rec.get("path"), str) else None
     if issubclass(cls, E.DanaRuntimeError):
         stack = []
-        for item in rec.get("stack") or []:
+        for item in (rec.get("stack") or [])[:_MAX_STACK]:
             if isinstance(item, list) and len(item) == 2 and (loc := _unloc(item[1])) is not None:
                 stack.append((short_text(str(item[0]), 100), loc))
         error_type = short_text(str(rec.get("error_type") or cls.__name__), 100)

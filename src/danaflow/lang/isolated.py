@@ -102,8 +102,14 @@ class _Job:
         self.ctx = ctx
         self.policy = policy
         self.handles: list[Capability] = []
+        # opaque=False: what the host sends is data or it is an error; validate_structs: a worker
+        # may send a struct whose fields lie about their types.
         self.codec = Codec(
-            _host_struct, export_capability=self._export, opaque=True, max_bytes=policy.max_exchange_bytes
+            _host_struct,
+            export_capability=self._export,
+            opaque=False,
+            max_bytes=policy.max_exchange_bytes,
+            validate_structs=True,
         )
         self.functions: dict[str, Callable[..., Any]] = {}
         for fn in ctx.registry:
@@ -111,12 +117,14 @@ class _Job:
             self.functions[fn.name] = host_call(func, fn.name)
         self.pass_context = {fn.name for fn in ctx.registry if fn.pass_context}
         self.sent: dict[str, dict[str, bytes]] = {}
+        self.wanted: Mapping[str, set[str]] = {}
 
     def _export(self, cap: Capability) -> int:
         self.handles.append(cap)
         return len(self.handles) - 1
 
     def snapshot(self, wanted: Mapping[str, set[str]]) -> dict[str, dict[str, bytes]]:
+        self.wanted = wanted
         scopes: dict[str, dict[str, bytes]] = {}
         for scope in SCOPES:
             d = self.ctx.scope(scope)
@@ -207,15 +215,18 @@ class _Job:
         raise SandboxError(f"unknown call {str(kind)[:40]!r} from the worker", error_type="SandboxError")
 
     def _changed_since(self, before: dict[str, dict[str, bytes]]) -> dict[str, dict[str, bytes]]:
+        """What a host function changed among the names the program can read, new keys included."""
         refresh: dict[str, dict[str, bytes]] = {}
-        for scope, items in before.items():
+        for scope in SCOPES:
             d = self.ctx.scope(scope)
-            for name, old in items.items():
-                if name in d:
-                    new = self.codec.dumps(to_dana_value(d[name], f"{scope}:{name}"))
-                    if new != old:
-                        refresh.setdefault(scope, {})[name] = new
-                        self.sent[scope][name] = new
+            old_items = before.get(scope, {})
+            for name in self.wanted.get(scope, ()):
+                if name not in d:
+                    continue
+                new = self.codec.dumps(to_dana_value(d[name], f"{scope}:{name}"))
+                if new != old_items.get(name):
+                    refresh.setdefault(scope, {})[name] = new
+                    self.sent.setdefault(scope, {})[name] = new
         return refresh
 
     # ---- the result ---------------------------------------------------------------------------

@@ -70,7 +70,8 @@ class Namespace:
     def __setattr__(self, attr: str, value: Any) -> None:
         raise SandboxError("modules are read-only in Dana", error_type="SandboxError")
 
-    __delattr__ = __setattr__  # type: ignore[assignment]
+    def __delattr__(self, attr: str) -> None:
+        raise SandboxError("modules are read-only in Dana", error_type="SandboxError")
 
     def __dir__(self) -> list[str]:
         return sorted(object.__getattribute__(self, "_members"))

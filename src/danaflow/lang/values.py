@@ -129,7 +129,8 @@ class Capability:
             error_type="SandboxError",
         )
 
-    __delattr__ = __setattr__  # type: ignore[assignment]
+    def __delattr__(self, attr: str) -> None:
+        raise SandboxError(f"cannot delete {attr!r} of resource {self._name!r}", error_type="SandboxError")
 
     def __repr__(self) -> str:
         kind = f"{self._kind} " if self._kind else ""
@@ -181,9 +182,11 @@ def safe_exception(exc: BaseException) -> BaseException:
     """
     if isinstance(exc, DanaflowError):
         message = exc.message
+    elif isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        message = exc.args[0]  # str() of a KeyError would add a layer of quotes each time it crosses
     else:
         try:
-            message = str(exc) if not isinstance(exc, KeyError) else repr(exc.args[0]) if exc.args else ""
+            message = str(exc)
         except Exception:
             message = f"<{type(exc).__name__}>"
     message = _short(message)

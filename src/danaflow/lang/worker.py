@@ -25,6 +25,7 @@ from typing import Any
 __all__ = ["main"]
 
 _SNAPSHOT_SCOPES = ("local", "private", "public", "system")
+_RESERVE = 8 << 20
 
 
 def _codec(struct_registry: dict, call_host: Any = None) -> Any:
@@ -177,11 +178,15 @@ def _run_job(
     )
     runtime.struct_registry = struct_registry
     value, error = None, None
+    limit = policy.get("memory_limit")
+    # Headroom for the report: once the program has exhausted the address space, building an
+    # error (or encoding the state) needs memory too. Released the moment a MemoryError arrives.
+    reserve = [bytearray(_RESERVE)]
     try:
         with Watchdog(timeout, on_fire=runtime.expire):
             value = runtime.execute(job)
     except MemoryError as exc:
-        limit = policy.get("memory_limit")
+        reserve.clear()
         err = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
         error = ResourceLimitError(
             f"memory limit {_human(limit)} exceeded" if limit else "out of memory",
@@ -193,15 +198,24 @@ def _run_job(
         error = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
     except BaseException as exc:  # a Dana program's uncaught error, whatever its Python type
         error = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
-    delta, problems = _scope_delta(ctx, snapshot, strict)
+    reserve.clear()
+    try:
+        delta, problems = _scope_delta(ctx, snapshot, strict)
+    except MemoryError:
+        # The state is too big to send back within the memory limit: report that, keep nothing.
+        ctx.local.clear()
+        delta, value = {}, None
+        problems = [f"the program's state does not fit in the memory limit {_human(limit)} to be sent back"]
+        if error is None:
+            error = ResourceLimitError(problems[0], error_type="MemoryError")
     if problems and error is None:
         error = DanaflowError("; ".join(problems[:5]), path=None)
-    limit = int(policy.get("max_message_chars") or 4000)
+    chars = int(policy.get("max_message_chars") or 4000)
     return {
         "op": "done",
         "value": value,
         "delta": delta,
-        "error": error_record(error, limit) if error is not None else None,
+        "error": error_record(error, chars) if error is not None else None,
         "confinement": {"landlock": info.landlock_abi, "seccomp": info.seccomp, "notes": info.notes},
     }
 
@@ -426,6 +440,19 @@ def serve(channel_fd: int, diag_fd: int, base: str, os_confinement: bool = True)
         faulthandler.dump_traceback_later(float(timeout) + 1.0, exit=True, file=sys.stderr)
     try:
         result = _run_job(host, job, workdir, struct_registry, info)
+    except MemoryError:
+        result = {
+            "op": "done",
+            "value": None,
+            "delta": {},
+            "error": {
+                "class": "ResourceLimitError",
+                "message": "memory limit exceeded",
+                "error_type": "MemoryError",
+                "location": None,
+                "stack": [],
+            },
+        }
     except BaseException as exc:  # the job machinery itself failed: say so, briefly
         result = {"op": "done", "value": None, "delta": {}, "error": _internal(exc)}
     try:
