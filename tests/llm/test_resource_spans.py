@@ -33,6 +33,34 @@ def test_llm_call_span_is_a_child_of_the_node_span(fake_llm, tmp_path: Path) -> 
     llm = [s for s in spans if s.kind == "llm"]
     assert len(llm) == 1
     assert llm[0].parent_id == node.span_id
-    assert llm[0].attributes["model"] == fake_llm.spec.rpartition("#")[2]
-    assert llm[0].attributes["tokens.total"] > 0
+    model = fake_llm.spec.rpartition("#")[2]
+    assert llm[0].name == f"chat {model}"
+    assert llm[0].attributes["gen_ai.request.model"] == llm[0].attributes["gen_ai.response.model"] == model
+    assert llm[0].attributes["gen_ai.usage.input_tokens"] > 0
+    assert llm[0].attributes["gen_ai.usage.output_tokens"] > 0
     assert llm[0].status == "ok"
+
+
+def test_typed_reasks_are_one_span_each_and_structured(fake_llm, tmp_path: Path) -> None:
+    fake_llm.reply_json("not a number")
+    fake_llm.reply_json({"value": 42})
+    rc = RunContext(
+        "f",
+        project_root=tmp_path,
+        run_root=tmp_path / "runs",
+        observability_settings=ObservabilitySettings(exporters=("memory",)),
+    )
+    rc.setup_run("t")
+    llm = fake_llm.resource()
+    try:
+        with rc.telemetry.activate(), rc.telemetry.span("node", "f.n"):
+            assert llm.generate("How many?", int, temperature=0.5, max_tokens=9) == 42
+        spans = [s for s in rc.telemetry.spans() if s.kind == "llm"]
+    finally:
+        rc.close()
+    assert len(spans) == 2 and {s.path for s in spans} == {"f.n"}
+    for s in spans:
+        assert s.attributes["gen_ai.output.type"] == "json"
+        assert s.attributes["gen_ai.request.temperature"] == 0.5
+        assert s.attributes["gen_ai.request.max_tokens"] == 9
+        assert s.attributes["gen_ai.response.finish_reasons"] == ["stop"]

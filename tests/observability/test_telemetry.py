@@ -18,6 +18,7 @@ from danaflow.observability import (
     SpanRecord,
     Telemetry,
     log,
+    read_trace,
     span,
 )
 
@@ -68,8 +69,9 @@ def test_span_tree_follows_component_paths_even_from_detached_tasks():
     assert {s.path for s in llm} == {"a.f.n1", "a.f.n2"}
     for s in llm:
         assert s.parent_id == tree[s.path].span_id
-        assert s.attributes["tokens.total"] == 7
-        assert s.attributes["model"] == "fake"
+        assert s.attributes["gen_ai.usage.input_tokens"] == 3
+        assert s.attributes["gen_ai.usage.output_tokens"] == 4
+        assert s.attributes["danaflow.model"] == "fake"  # a bare keyword lands under danaflow.
     assert {s.trace_id for s in spans} == {run.trace_id}
     assert all(s.status == "ok" for s in spans)
 
@@ -106,28 +108,69 @@ def test_tracing_off_is_a_shared_noop_and_never_loads_opentelemetry():
     assert span("node", "x") is NOOP_SPAN
 
 
-def test_jsonl_exporter_writes_one_parseable_line_per_span(tmp_path):
+def test_jsonl_exporter_writes_one_otlp_json_line_per_span(tmp_path):
     telemetry = Telemetry("r3", tmp_path, ObservabilitySettings()).start()
     with telemetry.activate(), telemetry.span("run"), telemetry.span("flow", "f"):
         with telemetry.span("node", "f.n", custom={"not": "scalar"}):
             pass
     telemetry.shutdown()
     lines = (tmp_path / "trace.jsonl").read_text().splitlines()
-    records = [SpanRecord.from_json(json.loads(line)) for line in lines]
+    assert len(lines) == 3
+    first = json.loads(lines[0])
+    (resource_spans,) = first["resourceSpans"]
+    resource = {a["key"]: a["value"] for a in resource_spans["resource"]["attributes"]}
+    assert resource["service.name"] == {"stringValue": "danaflow"}
+    assert resource["danaflow.run_id"] == {"stringValue": "r3"}
+    (scope_spans,) = resource_spans["scopeSpans"]
+    assert scope_spans["scope"]["name"] == "danaflow"
+    (raw,) = scope_spans["spans"]
+    assert raw["name"] == "node f.n" and raw["kind"] == 1  # SPAN_KIND_INTERNAL
+    assert len(raw["traceId"]) == 32 and len(raw["spanId"]) == 16 and len(raw["parentSpanId"]) == 16
+    assert int(raw["endTimeUnixNano"]) >= int(raw["startTimeUnixNano"]) > 0
+    assert isinstance(raw["startTimeUnixNano"], str) and raw["status"] == {"code": 1}
+    attrs = {a["key"]: a["value"] for a in raw["attributes"]}
+    assert attrs["danaflow.path"] == {"stringValue": "f.n"}
+    assert attrs["danaflow.custom"] == {"stringValue": "{'not': 'scalar'}"}
+    records = read_trace(lines)
     assert [r.path for r in records] == ["f.n", "f", None]  # children end first
     assert records[0].parent_id == records[1].span_id
-    assert records[0].attributes["custom"] == "{'not': 'scalar'}"
+    assert records[0].attributes["danaflow.custom"] == "{'not': 'scalar'}"
+
+
+def test_memory_spans_are_what_trace_jsonl_reads_back(tmp_path):
+    telemetry = Telemetry("r6", tmp_path, ObservabilitySettings(exporters=("memory", "jsonl"))).start()
+    with telemetry.activate(), telemetry.span("run"), telemetry.span("node", "n", attempt=2) as s:
+        s.add_event("retry", why="flaky", n=1)
+    telemetry.shutdown()
+    from_file = read_trace((tmp_path / "trace.jsonl").read_text().splitlines())
+    assert from_file == telemetry.spans()
+    assert from_file[0].attributes["danaflow.attempt"] == 2
 
 
 def test_otlp_without_the_exporter_package_says_what_to_install():
-    try:
-        import opentelemetry.exporter.otlp  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("the OTLP exporter is installed here")
-    with pytest.raises(DanaflowError, match="opentelemetry-exporter-otlp"):
-        Telemetry("r4", None, ObservabilitySettings(exporters=("otlp",))).start()
+    # The package is a dev dependency, so its absence is made real in a child interpreter whose
+    # import of it fails as it would where it is not installed.
+    code = (
+        "import sys\n"
+        "sys.modules['opentelemetry.exporter.otlp.proto.http.trace_exporter'] = None\n"
+        "from danaflow.errors import DanaflowError\n"
+        "from danaflow.observability import ObservabilitySettings, Telemetry\n"
+        "try:\n"
+        "    Telemetry('r4', None, ObservabilitySettings(exporters=('otlp',))).start()\n"
+        "except DanaflowError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "danaflow[otlp]" in out.stdout and "opentelemetry-exporter-otlp-proto-http" in out.stdout
+
+
+def test_an_otlp_endpoint_turns_the_exporter_on_and_must_be_http():
+    s = ObservabilitySettings(otlp_endpoint="http://127.0.0.1:4318")
+    assert s.exporters == ("jsonl", "otlp")
+    with pytest.raises(DanaflowError, match=r"got 'localhost:4317', want an http:// or https:// URL"):
+        ObservabilitySettings(otlp_endpoint="localhost:4317")
+    with pytest.raises(DanaflowError, match="OTEL_EXPORTER_OTLP_ENDPOINT='grpc://x': want an http"):
+        ObservabilitySettings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://x"})
 
 
 def test_unknown_exporter_is_refused():
@@ -144,6 +187,13 @@ def test_settings_from_env():
         }
     )
     assert (s.tracing, s.exporters, s.log_level) == (False, ("jsonl", "console"), "DEBUG")
+    assert s.capture_content is False and s.otlp_endpoint is None
+    s = ObservabilitySettings.from_env(
+        {"DANAFLOW_CAPTURE_CONTENT": "1", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+    )
+    assert s.capture_content is True
+    assert (s.otlp_endpoint, s.exporters) == ("http://127.0.0.1:4318", ("jsonl", "otlp"))
+    assert ObservabilitySettings.from_env({"DANAFLOW_CAPTURE_CONTENT": ""}).capture_content is False
 
 
 def test_logs_carry_run_and_path_and_stay_in_their_own_run(tmp_path):

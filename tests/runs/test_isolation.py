@@ -11,7 +11,7 @@ from danaflow.context.status import ExecutionStatusEnum
 from danaflow.flow.definition import AgentDefinition, FlowDefinition
 from danaflow.flow.nodes.python import PythonNode
 from danaflow.flow.runner import AgentRunner, FlowRunner
-from danaflow.observability import ObservabilitySettings, log
+from danaflow.observability import ObservabilitySettings, log, read_trace
 from danaflow.runs import IsolatedExecution, RunContext
 
 
@@ -73,8 +73,8 @@ async def test_two_isolated_runs_in_one_process_do_not_see_each_other(tmp_path):
         ]
         events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
         assert {e["run_id"] for e in events} == {rc.run_id}
-        spans = [json.loads(x) for x in (run_dir / "trace.jsonl").read_text().splitlines()]
-        assert {s["attributes"]["danaflow.run_id"] for s in spans} == {rc.run_id}
+        spans = read_trace((run_dir / "trace.jsonl").read_text().splitlines())
+        assert spans and {s.attributes["danaflow.run_id"] for s in spans} == {rc.run_id}
     assert "ISOLATION_TAG" not in os.environ
     assert rc_a.run_id != rc_b.run_id
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from danaflow.errors import ConfigurationError, SandboxError
 from danaflow.lang.typespace import check_type
-from danaflow.observability import span
+from danaflow.observability import NOOP_SPAN, chat_span, record_chat_response
 
 from .cache import ResponseCache, cache_key
 from .config import configured_spec, resolve_provider
@@ -78,12 +78,17 @@ class CallRecord:
 
 class _Call:
     """The accounting around one call, shared by the sync and async paths: for ``complete`` the
-    cache lookup before it, and the CallRecord (and cache entry, and span tokens) after it."""
+    cache lookup before it, and the CallRecord (and cache entry, and the span's answer) after it."""
 
     def __init__(
-        self, resource: LLMResource, provider: Provider, request: LLMRequest, operation: str = "complete"
+        self,
+        resource: LLMResource,
+        provider: Provider,
+        request: LLMRequest,
+        operation: str = "complete",
+        span: Any = NOOP_SPAN,
     ):
-        self.resource, self.provider, self.operation = resource, provider, operation
+        self.resource, self.provider, self.operation, self.span = resource, provider, operation, span
         self.started_at, self.t0 = time.time(), time.perf_counter()
         cached = resource.cache is not None and operation == "complete"
         self.key = cache_key(provider.name, provider.model, request) if cached else None
@@ -109,25 +114,44 @@ class _Call:
         hit = self.resource.cache.get(self.key)  # type: ignore[union-attr]
         if hit is not None:
             self._record(0.0, cached=True)
+            record_chat_response(
+                self.span, model=hit.model, finish_reason=hit.finish_reason, text=hit.text, cached=True
+            )
         return hit
 
     def streamed(self, error: str | None) -> None:
         self._record(time.perf_counter() - self.t0, error=error)
 
     def failed(self, exc: Exception) -> None:
-        self._record(time.perf_counter() - self.t0, attempts=getattr(exc, "attempts", 1), error=str(exc))
+        attempts = getattr(exc, "attempts", 1)
+        self._record(time.perf_counter() - self.t0, attempts=attempts, error=str(exc))
+        self.span.set_attribute("danaflow.llm.attempts", attempts)
 
-    def done(self, response: LLMResponse, attempts: int, span: Any) -> None:
+    def done(self, response: LLMResponse, attempts: int, span: Any = None) -> None:
         if self.key is not None:
             self.resource.cache.put(self.key, response)  # type: ignore[union-attr]
         self._record(time.perf_counter() - self.t0, response.usage, attempts)
-        span.add_tokens(response.usage.prompt_tokens, response.usage.completion_tokens)
+        record_chat_response(
+            self.span if span is None else span,
+            model=response.model or self.provider.model,
+            finish_reason=response.finish_reason,
+            input_tokens=response.usage.prompt_tokens,
+            output_tokens=response.usage.completion_tokens,
+            text=response.text,
+            attempts=attempts,
+        )
 
 
-def _llm_span(provider: Provider) -> Any:
-    """One span per model call, the child of the component that made it (a no-op outside runs)."""
-    return span(
-        "llm", name=f"llm {provider.name}:{provider.model}", provider=provider.name, model=provider.model
+def _llm_span(provider: Provider, request: LLMRequest) -> Any:
+    """One span per model call, the child of the component that made it (a no-op outside runs),
+    in the GenAI conventions: ``chat {model}`` with the request's parameters."""
+    return chat_span(
+        provider.name,
+        provider.model,
+        messages=request.messages,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        structured=request.schema is not None,
     )
 
 
@@ -276,8 +300,8 @@ class LLMResource:
 
     # ---- raw calls ----------------------------------------------------------------------------
     def _complete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
-        with _llm_span(provider) as span:
-            call = _Call(self, provider, request)
+        with _llm_span(provider, request) as span:
+            call = _Call(self, provider, request, span=span)
             if (hit := call.cached()) is not None:
                 return hit
             try:
@@ -291,8 +315,8 @@ class LLMResource:
             return response
 
     async def _acomplete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
-        with _llm_span(provider) as span:
-            call = _Call(self, provider, request)
+        with _llm_span(provider, request) as span:
+            call = _Call(self, provider, request, span=span)
             if (hit := call.cached()) is not None:
                 return hit
             try:

@@ -1,7 +1,9 @@
-"""SpanRecord: a finished span as plain data, the shape of one line of ``trace.jsonl``.
+"""SpanRecord: a finished span as plain data, what readers of ``trace.jsonl`` get back.
 
-Tests and ``danaflow runs show`` read spans through this type, so neither depends on
-OpenTelemetry's SDK objects (which change between releases and need the SDK loaded).
+Tests, the UI and ``danaflow runs show`` read spans through this type (``otlp_json.read_trace``
+decodes the file's OTLP JSON into it), so none depends on OpenTelemetry's SDK objects, which change
+between releases and need the SDK loaded. ``to_json``/``from_json`` are the older line format,
+still read from run dirs written before trace.jsonl became OTLP JSON.
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ from danaflow.errors import DanaflowError
 __all__ = ["EXPORTERS", "ObservabilitySettings"]
 
 EXPORTERS = ("jsonl", "console", "otlp", "memory")
-"""Span exporters a run can use: ``jsonl`` (``trace.jsonl`` in the run dir), ``console`` (stderr),
-``otlp`` (needs the separate ``opentelemetry-exporter-otlp`` package) and ``memory`` (tests)."""
+"""Span exporters a run can use: ``jsonl`` (``trace.jsonl`` in the run dir, OTLP JSON), ``console``
+(stderr), ``otlp`` (OTLP/HTTP; needs the ``otlp`` extra) and ``memory`` (tests)."""
+_FALSE = ("0", "false", "no", "off")
+_TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,12 @@ class ObservabilitySettings:
     exporters: tuple[str, ...] = ("jsonl",)
     """Where finished spans go; see ``EXPORTERS``."""
     otlp_endpoint: str | None = None
-    """An OTLP/HTTP endpoint; None lets the exporter read ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+    """An OTLP/HTTP base URL (``http://127.0.0.1:4318``; ``/v1/traces`` is appended as for
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``). Setting it turns the ``otlp`` exporter on; with ``otlp``
+    and no endpoint the exporter reads the ``OTEL_EXPORTER_OTLP_*`` variables itself."""
+    capture_content: bool = False
+    """Record prompts and answers on LLM spans (``gen_ai.input.messages`` /
+    ``gen_ai.output.messages``). Off by default: they may hold secrets and personal data."""
     service_name: str = "danaflow"
     metrics: bool = True
     """Write ``metrics.jsonl`` (durations, tokens, node counts) when the run ends."""
@@ -45,21 +52,37 @@ class ObservabilitySettings:
         unknown = [e for e in self.exporters if e not in EXPORTERS]
         if unknown:
             raise DanaflowError(f"unknown span exporter {unknown[0]!r}: want one of {', '.join(EXPORTERS)}")
+        if self.otlp_endpoint is not None:
+            if not self.otlp_endpoint.startswith(("http://", "https://")):
+                raise DanaflowError(
+                    f"ObservabilitySettings.otlp_endpoint: got {self.otlp_endpoint[:200]!r}, "
+                    "want an http:// or https:// URL (an OTLP/HTTP receiver, e.g. http://127.0.0.1:4318)"
+                )
+            if "otlp" not in self.exporters:
+                object.__setattr__(self, "exporters", (*self.exporters, "otlp"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ObservabilitySettings:
         """Settings from ``DANAFLOW_TRACING`` (0/1), ``DANAFLOW_TRACE_EXPORTERS`` (comma list),
-        ``DANAFLOW_LOG_LEVEL`` and ``OTEL_EXPORTER_OTLP_ENDPOINT``; unset variables keep defaults."""
+        ``DANAFLOW_LOG_LEVEL``, ``DANAFLOW_CAPTURE_CONTENT`` (0/1) and ``OTEL_EXPORTER_OTLP_ENDPOINT``;
+        unset variables keep defaults."""
         env = os.environ if environ is None else environ
         settings = cls()
         if (flag := env.get("DANAFLOW_TRACING")) is not None:
-            settings = replace(settings, tracing=flag.strip().lower() not in ("0", "false", "no", "off"))
+            settings = replace(settings, tracing=flag.strip().lower() not in _FALSE)
         if exporters := env.get("DANAFLOW_TRACE_EXPORTERS"):
             names = tuple(e.strip() for e in exporters.split(",") if e.strip())
             settings = replace(settings, exporters=names)
         if level := env.get("DANAFLOW_LOG_LEVEL"):
             settings = replace(settings, log_level=level.upper())
-        if endpoint := env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if (flag := env.get("DANAFLOW_CAPTURE_CONTENT")) is not None:
+            settings = replace(settings, capture_content=flag.strip().lower() in _TRUE)
+        if endpoint := env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+            if not endpoint.startswith(("http://", "https://")):
+                raise DanaflowError(
+                    f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoint[:200]!r}: want an http:// or https:// URL "
+                    "of an OTLP/HTTP receiver (e.g. http://127.0.0.1:4318)"
+                )
             settings = replace(settings, otlp_endpoint=endpoint)
         return settings
 
@@ -68,6 +91,7 @@ class ObservabilitySettings:
             "tracing": self.tracing,
             "exporters": list(self.exporters),
             "otlp_endpoint": self.otlp_endpoint,
+            "capture_content": self.capture_content,
             "service_name": self.service_name,
             "metrics": self.metrics,
             "logs": self.logs,

@@ -4,6 +4,8 @@ A span's parent is the open span of the nearest enclosing component path (``a.b`
 the component itself for an LLM call made inside it), falling back to the run span. Parenting by
 path rather than only by the ambient context keeps the span tree equal to the component tree even
 when the scheduler starts a child from a task that did not open its parent's span.
+Every attribute we set is named ``danaflow.*`` (a bare keyword ``root=`` becomes ``danaflow.root``),
+except names another convention owns: ``gen_ai.*`` on model calls (genai.py) and ``error.type``.
 When tracing is off every span is one shared no-op object.
 """
 
@@ -22,7 +24,7 @@ from .records import SpanRecord
 from .settings import ObservabilitySettings
 
 if TYPE_CHECKING:
-    from ._otel import MemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 __all__ = ["NOOP_SPAN", "NoopSpan", "RunTracer", "Span", "current_path"]
 
@@ -33,6 +35,11 @@ def current_path() -> str | None:
     """The component path of the innermost open span in this task or thread, if any."""
     span = _current_span.get()
     return span.path if span is not None else None
+
+
+def _attr_name(key: str) -> str:
+    """``danaflow.<key>`` for a bare name; a dotted name (``gen_ai.usage.input_tokens``) is kept."""
+    return key if "." in key else f"danaflow.{key}"
 
 
 def _attr_value(value: Any) -> Any:
@@ -68,6 +75,10 @@ class NoopSpan:
 
     def add_tokens(self, prompt: int = 0, completion: int = 0, cost: float | None = None) -> None:
         pass
+
+    @property
+    def capture_content(self) -> bool:
+        return False
 
     def __enter__(self) -> NoopSpan:
         return self
@@ -126,14 +137,19 @@ class Span:
         self._otel.add_event(name, {k: _attr_value(v) for k, v in attributes.items() if v is not None})
 
     def add_tokens(self, prompt: int = 0, completion: int = 0, cost: float | None = None) -> None:
-        """Adds to this span's token counts (``tokens.prompt`` / ``tokens.completion`` / ``cost``)."""
+        """Adds to this span's token counts (``gen_ai.usage.input_tokens`` / ``output_tokens``) and
+        sets its ``danaflow.cost``."""
         self._tokens[0] += prompt
         self._tokens[1] += completion
-        self._otel.set_attribute("tokens.prompt", self._tokens[0])
-        self._otel.set_attribute("tokens.completion", self._tokens[1])
-        self._otel.set_attribute("tokens.total", self._tokens[0] + self._tokens[1])
+        self._otel.set_attribute("gen_ai.usage.input_tokens", self._tokens[0])
+        self._otel.set_attribute("gen_ai.usage.output_tokens", self._tokens[1])
         if cost is not None:
-            self._otel.set_attribute("cost", cost)
+            self._otel.set_attribute("danaflow.cost", cost)
+
+    @property
+    def capture_content(self) -> bool:
+        """Whether this run records prompts and answers on its spans (an explicit opt-in)."""
+        return self.tracer.settings.capture_content
 
     def _finish(self, exc: BaseException | None) -> None:
         if exc is not None and isinstance(exc, DanaflowSignal):
@@ -142,6 +158,7 @@ class Span:
                 self._otel.set_attribute("danaflow.status", "waiting_input")
         elif exc is not None:
             self.record_exception(exc)
+            self._otel.set_attribute("error.type", type(exc).__qualname__)
             self.set_status("error", f"{type(exc).__name__}: {exc}")
         elif not self._status_set:
             self.set_status("ok")
@@ -202,10 +219,12 @@ class RunTracer:
             attributes["danaflow.path"] = path
         for key, value in attrs.items():
             if (value := _attr_value(value)) is not None:
-                attributes[key] = value
+                attributes[_attr_name(key)] = value
         otel_span = self._tracer.start_span(
             name or (f"{kind} {path}" if path else kind),
             context=context,
+            # A model call is a request to a service: CLIENT, as the GenAI conventions say.
+            kind=trace.SpanKind.CLIENT if kind == "llm" else trace.SpanKind.INTERNAL,
             attributes=attributes,
             record_exception=False,
             set_status_on_exception=False,
@@ -238,7 +257,9 @@ class RunTracer:
         the ambient current span, so nothing has to be reset in the task that started it.
         """
         attributes = {"danaflow.kind": "run", "danaflow.run_id": self.run_id}
-        attributes.update({k: v for k, v in ((k, _attr_value(v)) for k, v in attrs.items()) if v is not None})
+        attributes.update(
+            {_attr_name(k): v for k, v in ((k, _attr_value(v)) for k, v in attrs.items()) if v is not None}
+        )
         otel_span = self._tracer.start_span(
             name or f"run {self.run_id}", attributes=attributes, record_exception=False
         )
@@ -257,8 +278,12 @@ class RunTracer:
 
     def spans(self) -> list[SpanRecord]:
         """Finished spans held by the ``memory`` exporter (empty when it is not configured)."""
-        memory: MemorySpanExporter | None = self.memory
-        return memory.spans() if memory is not None else []
+        memory: InMemorySpanExporter | None = self.memory
+        if memory is None:
+            return []
+        from ._otel import to_records
+
+        return to_records(memory.get_finished_spans())
 
     def flush(self) -> None:
         self._provider.force_flush()
