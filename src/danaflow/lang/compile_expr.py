@@ -443,7 +443,16 @@ class ExpressionCompiler:
         if self.mapping_attrs or e.attr in GUARDED_ATTRIBUTES:
             helper = "_mattr" if self.mapping_attrs else "_attr"
             return self.call(helper, [value, self.const(e.attr, e.loc)], e.loc)
-        return ast.Attribute(value, e.attr, ast.Load())
+        # Dot access on a dict reads its key when dict has no such attribute (obj.value for
+        # {"value": 5}). A plain name is cheap to read twice, so the common case stays an
+        # attribute load behind one type check; any other base goes through the helper.
+        if isinstance(e.value, na.Name) or (isinstance(e.value, na.ScopedName) and e.value.scope == "local"):
+            is_dict = ast.Compare(
+                self.call("_T", [self.expr(e.value)], e.loc), [ast.Is()], [self.load("_D", e.loc)]
+            )
+            key = self.call("_dk", [self.expr(e.value), self.const(e.attr, e.loc)], e.loc)
+            return ast.IfExp(is_dict, key, ast.Attribute(value, e.attr, ast.Load()))
+        return self.call("_dattr", [value, self.const(e.attr, e.loc)], e.loc)
 
     def e_Subscript(self, e: na.Subscript):
         return ast.Subscript(self.expr(e.value), self.expr(e.index), ast.Load())

@@ -97,6 +97,27 @@ def _guarded_attr(obj: Any, name: str) -> Any:
         return safe_format if obj is str else lambda *a, **k: safe_format(obj, *a, **k)
     if name == "format_map" and (obj is str or isinstance(obj, str)):
         return safe_format_map if obj is str else lambda m: safe_format_map(obj, m)
+    return dotted_attr(obj, name)
+
+
+_DICT_ATTRS = frozenset(a for a in dir(dict) if not a.startswith("_"))
+
+
+def dict_attr(d: dict, name: str) -> Any:
+    """``d.name`` on a dict: a real dict attribute (``d.items``) first, then the key, else
+    AttributeError naming both."""
+    if name in _DICT_ATTRS:
+        return getattr(d, name)
+    try:
+        return d[name]
+    except KeyError:
+        raise AttributeError(f"dict has no key or attribute {name!r}") from None
+
+
+def dotted_attr(obj: Any, name: str) -> Any:
+    """``expr.name`` when ``expr`` is not a plain name: the same rule as for names."""
+    if type(obj) is dict:
+        return dict_attr(obj, name)
     return getattr(obj, name)
 
 
@@ -145,6 +166,12 @@ def store_attribute(obj: Any, name: str, value: Any, cache: dict[str, Any], site
             error_type="SandboxError",
         )
     cls = type(obj)
+    if cls is dict:
+        # Dot access on a dict writes its key (obj.value = 6), unless that names a dict method.
+        if name in _DICT_ATTRS:
+            raise AttributeError(f"cannot set {name!r} on a dict: it names a dict method; use obj[{name!r}]")
+        obj[name] = value
+        return
     simple: dict[str, type] | None = getattr(cls, "__dana_simple__", None)
     if simple is None:
         # Only Dana's own struct instances have settable attributes: anything else is a host
@@ -328,6 +355,9 @@ class Runtime:
                 "_step": self._step,
                 "_tick": self._tick,
                 "_T": type,
+                "_D": dict,
+                "_dk": dict_attr,
+                "_dattr": dotted_attr,
                 "_import": self._import,
                 "_from_import": self._from_import,
                 "_struct": self._struct,
