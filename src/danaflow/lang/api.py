@@ -76,10 +76,15 @@ def _read_source(source_or_path: str | Path, filename: str | None) -> tuple[str,
 
 
 def _search_paths(filename: str, extra: Iterable[str | Path]) -> tuple[Path, ...]:
+    """Where ``import a.b`` looks: the program's folder, the given paths, then the folders above
+    the program's (so ``from pkg.mod import x`` works from a file inside ``pkg/``)."""
     paths = []
-    if not filename.startswith("<"):
-        paths.append(Path(filename).resolve().parent)
+    here = None if filename.startswith("<") else Path(filename).resolve().parent
+    if here is not None:
+        paths.append(here)
     paths.extend(Path(p) for p in extra)
+    if here is not None:
+        paths.extend(list(here.parents)[:3])
     if not paths:
         paths.append(Path.cwd())
     return tuple(paths)
