@@ -313,9 +313,25 @@ class _Compiler(ExpressionCompiler):
         must not shadow the builtin for the whole program, so it binds a private name instead."""
         return f"_rcv_{name}" if receiver is not None and name in BUILTIN_NAMES else name
 
-    def _bind_function(self, fn: ast.FunctionDef, name: str, receiver: na.Receiver | None, loc: Location):
+    def _bind_function(
+        self,
+        fn: ast.FunctionDef,
+        name: str,
+        receiver: na.Receiver | None,
+        loc: Location,
+        params: tuple[na.Param, ...] = (),
+    ):
         if receiver is None:
-            return [fn]
+            first = params[0] if params else None
+            if first is None or first.kind != "plain" or first.annotation is None:
+                return [fn]
+            # `def increment(c: Counter, n: int)` is also callable as `c.increment(n)` when
+            # Counter is a struct without a field or method of that name (runtime.method_of).
+            thunk = self.at(
+                ast.Lambda(ast.arguments([], [], None, [], [], None, []), self.expr(first.annotation)), loc
+            )
+            attach = self.call("_method_of", [self.const(name, loc), thunk, self.load(name, loc)], loc)
+            return [fn, self.at(ast.Expr(attach), loc)]
         bound = fn.name
         attach = self.call(
             "_receiver", [self.const(name, loc), self.expr(receiver.type), self.load(bound, loc)], loc
@@ -331,7 +347,7 @@ class _Compiler(ExpressionCompiler):
             self.loop_depth = depth
         params = self._with_receiver(s.name, s.receiver, s.params, s.loc)
         fn = self._function(self._def_name(s.name, s.receiver), params, body, s.loc)
-        return self._bind_function(fn, s.name, s.receiver, s.loc)
+        return self._bind_function(fn, s.name, s.receiver, s.loc, s.params)
 
     def s_DeclFuncDef(self, s: na.DeclFuncDef):
         self.check_name(s.name, s.loc)

@@ -277,6 +277,19 @@ def _type_name(t: Any) -> str:
     return getattr(t, "__name__", None) or str(t)
 
 
+def method_of(name: str, annotation: Callable[[], Any], fn: Callable[..., Any]) -> None:
+    """Lets ``def f(c: Counter, ...)`` be called as ``c.f(...)``: only for a struct that has no
+    field, receiver method or struct method of that name (those come first)."""
+    try:
+        t = annotation()
+    except Exception:  # an annotation that names nothing yet (or not a type): no method
+        return
+    fields = getattr(t, "__dana_fields__", None)
+    if not isinstance(t, type) or fields is None or name in fields or hasattr(t, name):
+        return
+    setattr(t, name, fn)
+
+
 def type_eq(a: Any, b: Any) -> bool:
     """``type(x) == "int"``: a type equals its own name as well as itself."""
     if isinstance(a, str) and isinstance(b, type):
@@ -350,6 +363,7 @@ class Runtime:
                 "_push_desired": _push_desired,
                 "_coerce": coerce,
                 "_type_eq": type_eq,
+                "_method_of": method_of,
                 "_pop_desired": _pop_desired,
                 "_desired": DESIRED_TYPE.get,
                 "_step": self._step,
