@@ -133,3 +133,43 @@ def test_a_cache_hit_is_marked_and_spends_no_tokens(tmp_path, fake_llm, otlp_rec
     assert hit.attributes["danaflow.llm.cached"] is True
     assert hit.attributes["gen_ai.response.model"] == "fake-model"
     assert "gen_ai.usage.input_tokens" not in hit.attributes
+
+
+def test_tool_turns_are_recorded_as_tool_parts():
+    from danaflow.observability import Telemetry, chat_span, record_chat_response
+
+    messages = [
+        {"role": "user", "content": "weather in Rome?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "name": "weather", "arguments": {"city": "Rome"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "name": "weather", "content": "sunny"},
+    ]
+    for capture in (False, True):
+        settings = ObservabilitySettings(exporters=("memory",), capture_content=capture)
+        telemetry = Telemetry("r", None, settings).start()
+        with telemetry.activate(), telemetry.span("node", "n"):
+            with chat_span("openai", "m", messages=messages) as span:
+                record_chat_response(span, model="m-1", finish_reason="stop", text="It is sunny.")
+        (llm,) = [s for s in telemetry.spans() if s.kind == "llm"]
+        assert llm.name == "chat m" and llm.path == "n"
+        assert llm.attributes["gen_ai.response.model"] == "m-1"
+        if not capture:
+            assert "gen_ai.input.messages" not in llm.attributes
+            assert "gen_ai.output.messages" not in llm.attributes
+            continue
+        assert json.loads(llm.attributes["gen_ai.input.messages"]) == [
+            {"role": "user", "parts": [{"type": "text", "content": "weather in Rome?"}]},
+            {
+                "role": "assistant",
+                "parts": [
+                    {"type": "tool_call", "id": "c1", "name": "weather", "arguments": {"city": "Rome"}}
+                ],
+            },
+            {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "sunny"}]},
+        ]
+        assert (
+            json.loads(llm.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"] == "It is sunny."
+        )

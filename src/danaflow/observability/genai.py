@@ -28,11 +28,25 @@ def _parts(text: str) -> list[dict[str, str]]:
     return [{"type": "text", "content": text}]
 
 
+def _message(m: Mapping[str, Any]) -> dict[str, Any]:
+    """One chat message in the conventions' shape; tool requests and results become their parts."""
+    role = str(m.get("role", "user"))
+    if role == "tool":
+        part = {"type": "tool_call_response", "id": m.get("tool_call_id"), "response": m.get("content")}
+        return {"role": role, "parts": [part]}
+    content = m.get("content")
+    parts: list[dict[str, Any]] = _parts(str(content)) if content not in (None, "") else []
+    for call in m.get("tool_calls") or ():
+        if isinstance(call, Mapping):
+            parts.append(
+                {"type": "tool_call", "id": call.get("id"), "name": call.get("name"),
+                 "arguments": call.get("arguments")}
+            )  # fmt: skip
+    return {"role": role, "parts": parts or _parts("")}
+
+
 def _input_messages(messages: Sequence[Mapping[str, Any]]) -> str:
-    return json.dumps(
-        [{"role": str(m.get("role", "user")), "parts": _parts(str(m.get("content", "")))} for m in messages],
-        ensure_ascii=False,
-    )
+    return json.dumps([_message(m) for m in messages], ensure_ascii=False, default=str)
 
 
 def chat_span(
