@@ -398,6 +398,14 @@ class FuncDef(Stmt):
 
 
 @dataclass(frozen=True, slots=True)
+class Decorated(Stmt):
+    """``@d1`` ``@d2(x)`` above a def: the def's value becomes ``d1(d2(x)(f))``."""
+
+    decorators: tuple[Expr, ...]
+    definition: Stmt
+
+
+@dataclass(frozen=True, slots=True)
 class DeclFuncDef(Stmt):
     """``def f(x) = g | h``: ``value`` is the pipeline, its top-level ``|`` separating stages."""
 

@@ -99,6 +99,16 @@ def _type(obj: Any, /, *more: Any) -> type:
 
 _type.__name__ = "type"
 
+
+def poet(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``@poet(...)``: accepted as a documented pass-through. The reference implementation's
+    POET rewrites a function (and reverses its positional arguments, a defect); danaflow keeps
+    the function as written."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return args[0]  # bare @poet
+    return lambda fn: fn
+
+
 _EXCEPTIONS = [
     ArithmeticError,
     AssertionError,
@@ -169,6 +179,7 @@ SAFE_BUILTINS: dict[str, Any] = {
     },
     **{e.__name__: e for e in _EXCEPTIONS},
     "type": _type,
+    "poet": poet,
 }
 
 

@@ -349,6 +349,18 @@ class _Compiler(ExpressionCompiler):
         fn = self._function(self._def_name(s.name, s.receiver), params, body, s.loc)
         return self._bind_function(fn, s.name, s.receiver, s.loc, s.params)
 
+    def s_Decorated(self, s: na.Decorated):
+        definition = s.definition
+        if getattr(definition, "receiver", None) is not None:
+            raise self.syntax("decorators on receiver methods are not supported", s.loc)
+        out = self.stmt(definition)
+        out = out if isinstance(out, list) else [out]
+        name = definition.name  # type: ignore[attr-defined]
+        value: ast.expr = self.load(name, s.loc)
+        for deco in reversed(s.decorators):  # the nearest decorator applies first, as in Python
+            value = self.at(ast.Call(self.expr(deco), [value], []), deco.loc)
+        return [*out, self.at(ast.Assign([self.at(ast.Name(name, ast.Store()), s.loc)], value), s.loc)]
+
     def s_DeclFuncDef(self, s: na.DeclFuncDef):
         self.check_name(s.name, s.loc)
         params = self._with_receiver(s.name, s.receiver, s.params, s.loc)

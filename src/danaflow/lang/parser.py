@@ -327,6 +327,12 @@ class _Builder:
         receiver, name, params, returns, body = c
         return na.FuncDef(str(name), receiver, params or (), returns, body, loc=self.loc(meta))
 
+    def decorator(self, meta, c):
+        return c[0]
+
+    def decorated(self, meta, c):
+        return na.Decorated(tuple(c[:-1]), c[-1], loc=self.loc(meta))
+
     def decl_funcdef(self, meta, c):
         receiver, name, params, returns, value = c
         return na.DeclFuncDef(str(name), receiver, params or (), returns, value, loc=self.loc(meta))
