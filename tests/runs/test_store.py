@@ -30,6 +30,8 @@ from danaflow.runs.store import (
     configured_store,
     open_store,
 )
+from danaflow.runs.store_postgres import POSTGRES_SCHEMA_VERSION
+from danaflow.runs.store_sqlite import SQLITE_SCHEMA_VERSION
 
 HERE = Path(__file__).parent
 SRC = Path(danaflow.__file__).resolve().parent.parent
@@ -370,7 +372,7 @@ def test_sqlite_migrates_a_version_1_file_and_keeps_its_runs(tmp_path):
     con.executescript(V1_SCHEMA)
     con.close()
     with SQLiteRunStore(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SQLITE_SCHEMA_VERSION
         assert store.get_component("old", "a").status == "completed"
         assert store.claim_component("old", "b", "me", 5) is True
         assert store.claim_component("old", "a", "me", 5) is False
@@ -381,7 +383,8 @@ def test_sqlite_refuses_a_newer_schema(tmp_path):
     con = sqlite3.connect(path)
     con.execute("PRAGMA user_version = 7")
     con.close()
-    with pytest.raises(RunError, match="schema version 7 is newer than this danaflow's: want version 2"):
+    want = f"schema version 7 is newer than this danaflow's: want version {SQLITE_SCHEMA_VERSION}"
+    with pytest.raises(RunError, match=want):
         SQLiteRunStore(path)
 
 
@@ -418,18 +421,21 @@ def test_postgres_keeps_its_tables_in_the_named_schema_at_the_current_version(pg
     schema = pg_url.rpartition("schema=")[2]
     with open_store(pg_url) as store:
         assert isinstance(store, PostgresRunStore)
-        assert (store.schema, store.schema_version, store.synchronous) == (schema, 2, "NORMAL")
+        assert (store.schema, store.schema_version, store.synchronous) == (
+            schema, POSTGRES_SCHEMA_VERSION, "NORMAL",
+        )  # fmt: skip
         store.create_run(make_run())
     with psycopg.connect(pg_server) as conn:
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
         )}  # fmt: skip
-        assert tables == {"runs", "components", "leases", "schema_version"}
+        assert tables == {"runs", "components", "leases", "cache", "schema_version"}
         conn.execute(f'UPDATE "{schema}".schema_version SET version = 9')
-    with pytest.raises(RunError, match="schema version 9 is newer than this danaflow's: want version 2"):
+    want = f"schema version 9 is newer than this danaflow's: want version {POSTGRES_SCHEMA_VERSION}"
+    with pytest.raises(RunError, match=want):
         open_store(pg_url)
     with psycopg.connect(pg_server) as conn:
-        conn.execute(f'UPDATE "{schema}".schema_version SET version = 2')
+        conn.execute(f'UPDATE "{schema}".schema_version SET version = {POSTGRES_SCHEMA_VERSION}')
     with open_store("postgres://" + pg_url.partition("://")[2]) as store:  # the short scheme too
         assert store.get_run("r1").run_id == "r1"
 
@@ -444,7 +450,7 @@ def test_postgres_opened_by_many_processes_at_once_migrates_once(pg_url):
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
     with open_store(pg_url) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == POSTGRES_SCHEMA_VERSION
 
 
 def test_postgres_errors_name_the_store_and_never_the_password(pg_server):

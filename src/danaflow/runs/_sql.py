@@ -1,6 +1,6 @@
 """The columns and row mapping the two SQL stores (SQLite, PostgreSQL) share.
 
-Both keep the same two tables with the same column order, so a row reads back into a record the
+Both keep the same tables with the same column order, so a row reads back into a record the
 same way; only the placeholders, types and locking differ, and those stay in each backend.
 """
 
@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .store_base import ComponentRecord, RunRecord
+from .store_base import CacheEntry, ComponentRecord, RunRecord
 
 __all__ = [
+    "CACHE_COLUMNS",
     "COMPONENT_COLUMNS",
     "RUN_COLUMNS",
     "UPDATABLE_RUN_FIELDS",
+    "cache_from_row",
+    "cache_params",
     "component_from_row",
     "component_params",
     "run_from_row",
@@ -29,6 +32,7 @@ COMPONENT_COLUMNS = (
     "run_id, path, status, seq, kind, component_id, result, error, started_at, finished_at, "
     "attempt, reused, prompt_tokens, completion_tokens"
 )
+CACHE_COLUMNS = "key, path, run_id, result, created_at, effects"
 UPDATABLE_RUN_FIELDS = frozenset(
     {"status", "updated_at", "code_fingerprint", "inputs_hash", "run_dir", "pid", "host", "meta"}
 )
@@ -57,3 +61,11 @@ def component_params(r: ComponentRecord) -> tuple[Any, ...]:
         r.run_id, r.path, r.status, r.seq, r.kind, r.component_id, r.result, r.error,
         r.started_at, r.finished_at, r.attempt, int(r.reused), r.prompt_tokens, r.completion_tokens,
     )  # fmt: skip
+
+
+def cache_from_row(row: tuple[Any, ...]) -> CacheEntry:
+    return CacheEntry(*row)
+
+
+def cache_params(e: CacheEntry) -> tuple[Any, ...]:
+    return (e.key, e.path, e.run_id, e.result, e.created_at, e.effects)

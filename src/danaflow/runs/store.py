@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from danaflow.errors import RunError
 
-from .store_base import ComponentRecord, Lease, RunRecord, RunStore, lease_owner, redact_url
+from .store_base import CacheEntry, ComponentRecord, Lease, RunRecord, RunStore, lease_owner, redact_url
 from .store_memory import MemoryRunStore
 from .store_sqlite import SQLiteRunStore
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STORE_ENV",
+    "CacheEntry",
     "ComponentRecord",
     "Lease",
     "MemoryRunStore",

@@ -8,6 +8,10 @@ Leases make "a component runs once" hold across processes: a process claims a co
 running it, renews the claim while it runs and releases it after the result is stored. A claim
 expires ``ttl_s`` seconds after it was taken or renewed, so a dead process's components are taken
 over; a component whose row is final (anything but ``running``) is never claimed again.
+
+The result cache (``cache_get``/``cache_put``/``cache_clear``) keeps node results by key across
+runs, so a node with a CachePolicy whose key matches reuses one instead of executing; it sits in
+the store so that a shared store shares it. Entries outlive the runs that made them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from danaflow.errors import RunError
 
-__all__ = ["ComponentRecord", "Lease", "RunRecord", "RunStore", "lease_owner", "redact_url"]
+__all__ = ["CacheEntry", "ComponentRecord", "Lease", "RunRecord", "RunStore", "lease_owner", "redact_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,24 @@ class Lease:
     """Who holds it: any string unique to the claiming process (``lease_owner()`` makes one)."""
     expires_at: float
     """Seconds since the epoch, on the store's clock (the database server's, for PostgreSQL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One cached node result, kept by key across runs (``danaflow.flow.policies.CachePolicy``)."""
+
+    key: str
+    """The node's cache key: a hex digest of its code and everything it reads."""
+    path: str
+    """The component path that produced it."""
+    run_id: str
+    """The run that produced it (a hit says it came from there)."""
+    result: str
+    """The ``NodeExecutionResult`` as JSON."""
+    created_at: float
+    """Seconds since the epoch, on the clock of the CachePolicy that stored it (TTLs read it)."""
+    effects: str | None = None
+    """A JSON object of the scope writes a hit replays (``{"public:x": 1}``), or None."""
 
 
 def lease_owner() -> str:
@@ -169,6 +191,20 @@ class RunStore(ABC):
     def get_lease(self, run_id: str, path: str) -> Lease | None:
         """The lease on a component, live or expired, or None."""
 
+    # ---- result cache ----------------------------------------------------------------------------
+    @abstractmethod
+    def cache_get(self, key: str) -> CacheEntry | None:
+        """The entry stored under ``key``, however old (the reader's TTL decides), or None."""
+
+    @abstractmethod
+    def cache_put(self, entry: CacheEntry) -> None:
+        """Stores ``entry`` under its key in one transaction, replacing any older one."""
+
+    @abstractmethod
+    def cache_clear(self, path: str | None = None) -> int:
+        """Removes every entry, or those made by the component ``path`` and its descendants
+        (``flow.loop`` clears ``flow.loop.0.body`` too); returns how many went."""
+
     def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
         """Releases connections; the store is unusable afterwards."""
 
@@ -194,6 +230,11 @@ def missing_run(run_id: str) -> RunError:
 
 def duplicate_run(run_id: str) -> RunError:
     return RunError(f"run {run_id!r} already exists: want a new run id", path=run_id)
+
+
+def under_path(entry_path: str, path: str | None) -> bool:
+    """Whether ``cache_clear(path)`` removes an entry made at ``entry_path``."""
+    return path is None or entry_path == path or entry_path.startswith(path + ".")
 
 
 def check_lease_args(path: str, owner: str, ttl_s: float | None = None) -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from .store_base import (
+    CacheEntry,
     ComponentRecord,
     Lease,
     RunRecord,
@@ -20,6 +21,7 @@ from .store_base import (
     check_lease_args,
     duplicate_run,
     missing_run,
+    under_path,
 )
 
 __all__ = ["MemoryRunStore"]
@@ -33,6 +35,7 @@ class MemoryRunStore(RunStore):
         self._runs: dict[str, RunRecord] = {}
         self._components: dict[str, dict[str, ComponentRecord]] = {}
         self._leases: dict[str, dict[str, Lease]] = {}
+        self._cache: dict[str, CacheEntry] = {}
 
     def create_run(self, record: RunRecord) -> None:
         with self._lock:
@@ -156,3 +159,19 @@ class MemoryRunStore(RunStore):
     def get_lease(self, run_id: str, path: str) -> Lease | None:
         with self._lock:
             return self._leases.get(run_id, {}).get(path)
+
+    # ---- result cache ----------------------------------------------------------------------------
+    def cache_get(self, key: str) -> CacheEntry | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def cache_put(self, entry: CacheEntry) -> None:
+        with self._lock:
+            self._cache[entry.key] = entry
+
+    def cache_clear(self, path: str | None = None) -> int:
+        with self._lock:
+            gone = [k for k, e in self._cache.items() if under_path(e.path, path)]
+            for key in gone:
+                del self._cache[key]
+            return len(gone)

@@ -26,15 +26,19 @@ from psycopg_pool import ConnectionPool
 from danaflow.errors import RunError
 
 from ._sql import (
+    CACHE_COLUMNS,
     COMPONENT_COLUMNS,
     RUN_COLUMNS,
     UPDATABLE_RUN_FIELDS,
+    cache_from_row,
+    cache_params,
     component_from_row,
     component_params,
     run_from_row,
     run_params,
 )
 from .store_base import (
+    CacheEntry,
     ComponentRecord,
     Lease,
     RunRecord,
@@ -52,7 +56,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SYNCHRONOUS = {"NORMAL": "off", "FULL": "on"}
 
 # Migration i (0-based) takes the schema from version i to i + 1. Append, never edit. The
-# versions match SQLite's: version 2 means the same tables in both.
+# versions match SQLite's: the same version means the same tables in both.
 _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE runs (
@@ -98,6 +102,16 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, path)
     );
     """,
+    """
+    CREATE TABLE cache (
+        key        TEXT PRIMARY KEY,
+        path       TEXT NOT NULL,
+        run_id     TEXT NOT NULL,
+        result     TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        effects    TEXT
+    );
+    """,
 )
 POSTGRES_SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -108,6 +122,10 @@ _INSERT_COMPONENT = (
     + ", ".join(f"{c} = excluded.{c}" for c in COMPONENT_COLUMNS.split(", ")[2:])
 )
 _SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs"
+_PUT_CACHE = (
+    f"INSERT INTO cache ({CACHE_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in CACHE_COLUMNS.split(", ")[1:])
+)
 
 
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
@@ -406,6 +424,23 @@ class PostgresRunStore(RunStore):
                 (run_id, path),
             ).fetchone()
         return Lease(*row) if row is not None else None
+
+    # ---- result cache ----------------------------------------------------------------------------
+    def cache_get(self, key: str) -> CacheEntry | None:
+        with self._connection() as conn:
+            row = conn.execute(f"SELECT {CACHE_COLUMNS} FROM cache WHERE key = %s", (key,)).fetchone()
+        return cache_from_row(row) if row is not None else None
+
+    def cache_put(self, entry: CacheEntry) -> None:
+        with self._connection() as conn:
+            conn.execute(_PUT_CACHE, cache_params(entry))
+
+    def cache_clear(self, path: str | None = None) -> int:
+        with self._connection() as conn:
+            if path is None:
+                return conn.execute("DELETE FROM cache").rowcount
+            sql_ = "DELETE FROM cache WHERE path = %s OR left(path, %s) = %s"
+            return conn.execute(sql_, (path, len(path) + 1, path + ".")).rowcount
 
     def close(self) -> None:
         with self._lock:

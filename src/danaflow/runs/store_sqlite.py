@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, Any
 from danaflow.errors import RunError
 
 from ._sql import (
+    CACHE_COLUMNS,
     COMPONENT_COLUMNS,
     RUN_COLUMNS,
     UPDATABLE_RUN_FIELDS,
+    cache_from_row,
+    cache_params,
     component_from_row,
     component_params,
     run_from_row,
     run_params,
 )
 from .store_base import (
+    CacheEntry,
     ComponentRecord,
     Lease,
     RunRecord,
@@ -87,8 +91,19 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, path)
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE cache (
+        key        TEXT PRIMARY KEY,
+        path       TEXT NOT NULL,
+        run_id     TEXT NOT NULL,
+        result     TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        effects    TEXT
+    ) WITHOUT ROWID;
+    """,
 )
 SQLITE_SCHEMA_VERSION = len(_MIGRATIONS)
+_PUT_CACHE = f"INSERT OR REPLACE INTO cache ({CACHE_COLUMNS}) VALUES (?,?,?,?,?,?)"
 
 
 class SQLiteRunStore(RunStore):
@@ -305,6 +320,22 @@ class SQLiteRunStore(RunStore):
             "SELECT run_id, path, owner, expires_at FROM leases WHERE run_id = ? AND path = ?", (run_id, path)
         )
         return Lease(*rows[0]) if rows else None
+
+    # ---- result cache ----------------------------------------------------------------------------
+    def cache_get(self, key: str) -> CacheEntry | None:
+        rows = self._read(f"SELECT {CACHE_COLUMNS} FROM cache WHERE key = ?", (key,))
+        return cache_from_row(rows[0]) if rows else None
+
+    def cache_put(self, entry: CacheEntry) -> None:
+        with self._transaction() as conn:
+            conn.execute(_PUT_CACHE, cache_params(entry))
+
+    def cache_clear(self, path: str | None = None) -> int:
+        with self._transaction() as conn:
+            if path is None:
+                return conn.execute("DELETE FROM cache").rowcount
+            sql = "DELETE FROM cache WHERE path = ? OR substr(path, 1, ?) = ?"
+            return conn.execute(sql, (path, len(path) + 1, path + ".")).rowcount
 
     def close(self) -> None:
         with self._lock:
