@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from danaflow.flow import (
     AIModelCallConfig,
@@ -39,18 +40,22 @@ class TaskSpec(BaseModel):
 
 
 class CreateFile(BaseModel):
-    """One file the model wants to write (a FileOperation the FileOperationNode understands)."""
+    """One file the model wants to write (a FileOperation the FileOperationNode understands).
+
+    The schema is what the embedded model's decoding is constrained to: the Literal and the
+    path pattern keep even a 135M-parameter model's answer a valid, relative Python file name.
+    """
 
     type: Literal["create_file"] = "create_file"
-    path: str
+    path: str = Field(pattern=r"^[a-z_][a-z0-9_]*[.]py$")
     content: str
 
 
 class TaskImplementation(BaseModel):
-    """The structured answer asked of the model."""
+    """The structured answer asked of the model: at least one file, a short summary."""
 
-    summary: str
-    file_operations: list[CreateFile]
+    summary: str = Field(max_length=200)
+    file_operations: list[CreateFile] = Field(min_length=1, max_length=3)
 
 
 def build_flow(directory: Path, task_spec: TaskSpec) -> FlowDefinition:
@@ -112,7 +117,7 @@ def sample_project(root: Path) -> Path:
     return root
 
 
-async def main() -> None:
+async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--dir", type=Path, help="the project to work on (default: a sample in a temp folder)"
@@ -141,7 +146,8 @@ async def main() -> None:
             for path in ops.outcome.files:
                 written = directory / "generated" / path
                 print(f"--- generated/{path}\n{written.read_text() if written.is_file() else ''}")
+        return 0 if result.ok else 1
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

@@ -1,4 +1,5 @@
-"""The complete Python examples in docs/ run as written (LLM calls go to the local fake server)."""
+"""The complete Python examples in docs/ run as written: LLM calls go to the local fake server
+(fast), or to the embedded model (slow), where each must still succeed."""
 
 from __future__ import annotations
 
@@ -43,3 +44,22 @@ def test_doc_example_runs(name: str, index: int, block: str, fake_llm, tmp_path:
         [sys.executable, "-c", block], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
     )
     assert proc.returncode == 0, f"{name} example {index}:\n{block}\n--- stderr ---\n{proc.stderr}"
+
+
+EMBEDDED_EXPECT = {
+    ("planning.md", 0): "completed ['collect_data', 'analyze_data']",
+}
+"""What an example's output must contain on the embedded model (besides exiting 0)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "index", "block"), EXAMPLES, ids=[f"{n}[{i}]" for n, i, _ in EXAMPLES])
+def test_doc_example_runs_on_the_embedded_model(name: str, index: int, block: str, tmp_path: Path) -> None:
+    env = {**os.environ, "DANAFLOW_LLM": "local:smollm2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", block], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900
+    )
+    assert proc.returncode == 0, f"{name} example {index}:\n{block}\n--- stderr ---\n{proc.stderr}"
+    assert "FutureWarning" not in proc.stderr
+    assert EMBEDDED_EXPECT.get((name, index), "") in proc.stdout, proc.stdout
+    assert "Error" not in proc.stdout, proc.stdout

@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "FlowDefinition": "danaflow.flow.definition",
     "FlowExecutionContext": "danaflow.context.kinds",
     "FlowRunner": "danaflow.flow.runner",
+    "FolderAnalysisOperation": "danaflow.flow.nodes.folder_analyzer",
     "FolderAnalyzerNode": "danaflow.flow.nodes.folder_analyzer",
     "FolderAnalyzerSettings": "danaflow.flow.nodes.folder_analyzer",
     "FunctionRegistry": "danaflow.lang.registry",
@@ -100,6 +101,7 @@ __all__ = [
     "FlowDefinition",
     "FlowExecutionContext",
     "FlowRunner",
+    "FolderAnalysisOperation",
     "FolderAnalyzerNode",
     "FolderAnalyzerSettings",
     "FunctionRegistry",
@@ -177,7 +179,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from danaflow.flow.nodes.command import CommandNode, CommandNodeSettings
     from danaflow.flow.nodes.dana import DanaNode
     from danaflow.flow.nodes.file_operation import FileOperationNode, FileOperationNodeSettings
-    from danaflow.flow.nodes.folder_analyzer import FolderAnalyzerNode, FolderAnalyzerSettings
+    from danaflow.flow.nodes.folder_analyzer import (
+        FolderAnalysisOperation,
+        FolderAnalyzerNode,
+        FolderAnalyzerSettings,
+    )
     from danaflow.flow.nodes.python import PythonNode
     from danaflow.flow.runner import AgentRunner, FlowRunner
     from danaflow.lang.api import ExecutionOutcome
