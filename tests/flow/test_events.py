@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from danaflow.context import ExecutionStatusEnum as S
+from danaflow.context import NodeInput
 from danaflow.errors import ComponentError
-from danaflow.flow import FlowDefinition, FlowRunner, InMemoryRun, PythonNode
+from danaflow.flow import (
+    CommandNode,
+    CommandNodeSettings,
+    FlowDefinition,
+    FlowRunner,
+    InMemoryRun,
+    PythonNode,
+)
 from danaflow.flow.events import ALL_EVENTS, Event, EventBus, EventHandlerError, EventType
 
 
@@ -152,3 +160,18 @@ async def test_emit_wraps_handler_errors_with_the_path():
 def test_unknown_event_type_is_refused():
     with pytest.raises(ComponentError, match="unknown event type 'node_done'"):
         EventBus().on("node_done", print)
+
+
+async def test_a_node_input_answer_feeds_any_node_type_templates():
+    run = InMemoryRun()
+
+    def answer(event: Event) -> None:
+        event.input, event.handled = NodeInput(variables={"who": "world"}), True
+
+    run.register_node_input_handler(answer)
+    node = CommandNode(settings=CommandNodeSettings(commands=["echo hello $var{who}"]), input_required=True)
+    result = await FlowRunner(FlowDefinition("f").node("greet", node), run).run()
+    greet = result.get_result("greet")
+    assert greet.ok, greet.error
+    assert greet.outcome.results[0].stdout == "hello world\n"
+    assert isinstance(greet.input, NodeInput)  # the record keeps the input it ran with

@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from danaflow.context.result import NodeInput
 from danaflow.errors import ComponentError
 
 __all__ = ["BaseDir", "Parts", "input_variables", "rel", "split"]
@@ -343,6 +344,8 @@ def input_variables(node_input: Any) -> dict[str, Any]:
             if isinstance(node_input.get(key), dict):
                 return dict(node_input[key])
         return dict(node_input)
+    if isinstance(node_input, NodeInput):
+        return node_input.template_variables()
     inner = getattr(node_input, "prompt_variables", None)
     if isinstance(inner, dict):
         return dict(inner)
