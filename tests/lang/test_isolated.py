@@ -676,8 +676,11 @@ def test_an_unbounded_template_expression_runs_in_a_worker() -> None:
 def test_a_template_expression_is_held_to_the_template_timeout() -> None:
     expr = compile_expression("len([i for i in range(10 ** 12)])")
     ctx = SandboxContext(policy=SandboxPolicy(template_timeout=0.5))
-    with pytest.raises(ResourceLimitError, match=r"0\.5 s"):
-        expr.evaluate({}, ctx)
+    with pytest.raises(ResourceLimitError, match=r"0\.5 s"):  # C-level work: the wall clock
+        compile_expression("sum(range(10 ** 12))").evaluate({}, ctx)
+    steps = SandboxContext(policy=SandboxPolicy(template_steps=1000))
+    with pytest.raises(ResourceLimitError, match="step budget of 1000"):  # Dana-level loops: steps
+        expr.evaluate({}, steps)
 
 
 # ---- regressions found while writing this file ------------------------------------------------
@@ -716,3 +719,40 @@ def test_a_host_time_zone_crosses_as_a_value() -> None:
 
     out = run("str(private:tz)", SandboxContext(initial_private_state={"tz": dt.UTC}))
     assert out.error is None and out.value == "UTC"
+
+
+def test_a_hostile_workers_reason_options_never_reach_pydantic_as_a_type(tmp_path: Path) -> None:
+    from danaflow.lang.isolated import _Job
+
+    sentinel = tmp_path / "X"
+
+    class Recorder:
+        calls: list[Any] = []
+
+        def reason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
+            self.calls.append((desired_type, options))
+            return "ok"
+
+    ctx = SandboxContext(reasoner=Recorder())
+    job = _Job(ctx, SandboxPolicy())
+    evil = f"__import__('os').system('touch {sentinel}') or int"
+    for options in ({"__dana_desired_type": evil}, {"max_reasks": 10**6, "timeout": 10**9}):
+        reply = job.answer({"op": "call", "id": 1, "kind": "reason", "prompt": "p", "options": options})
+        if "__dana_desired_type" in options:
+            assert reply["error"]["class"] == "SandboxError" and "not allowed" in reply["error"]["message"]
+        else:
+            assert reply["value"] == "ok"
+    assert not sentinel.exists()
+    assert Recorder.calls == [(None, {"max_reasks": 5, "timeout": 600.0})]
+
+
+def test_a_hostile_struct_descriptor_cannot_name_dunder_fields() -> None:
+    import msgpack
+
+    from danaflow.lang.isolated import _Job
+
+    job = _Job(SandboxContext(), SandboxPolicy())
+    for field in ("__repr__", "__class__", "model_dump"):
+        payload = msgpack.packb([["struct", "Evil", [[field, "int"]]], [1]])  # as a worker could send it
+        with pytest.raises(CodecError):
+            job.codec.loads(msgpack.packb(msgpack.ExtType(4, payload)))

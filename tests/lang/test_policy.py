@@ -28,7 +28,7 @@ def test_the_default_policy_isolates_and_bounds() -> None:
     assert p.isolation == "process"
     assert p.memory_limit == 1 << 30
     assert p.cpu_limit == 300.0
-    assert p.timeout is None and p.max_steps is None
+    assert p.timeout == 3600.0 and p.max_steps is None  # a wall clock even for reason() loops
     assert p.allow_python_modules == frozenset()
     assert p.allow_model_specs is False
     assert p.os_confinement is True

@@ -618,13 +618,13 @@ HOOKS = (
         _t(
             "field-model-dump",
             "struct S:  # <-\n    model_dump: int\n",
-            "ValueError",
+            "TypeError",
             r"'model_dump'",
         ),
         _t(
             "field-model-validate",
             "struct S:  # <-\n    model_validate: int\n",
-            "ValueError",
+            "TypeError",
             r"'model_validate'",
         ),
         _t(

@@ -148,7 +148,12 @@ def run(
         changes["isolation"] = isolation
     policy = ctx.policy.widen(**changes) if changes else ctx.policy
     if policy.isolation == "process":
-        return _run_in_worker(source, fname, ctx, policy, _search_paths(fname, search_paths), cold, started)
+        # Step checks only when asked for: a worker's wall clock is enforced by its watchdog and,
+        # for C code, by the host's kill (with faulthandler's report of the line).
+        steps = max_steps is not None or timeout is not None or policy.max_steps is not None
+        return _run_in_worker(
+            source, fname, ctx, policy, _search_paths(fname, search_paths), cold, started, steps
+        )
     runtime = Runtime(
         ctx,
         filename=fname,
@@ -196,10 +201,10 @@ def _run_in_worker(
     search_paths: tuple[Path, ...],
     cold: bool,
     started: float,
+    steps: bool,
 ) -> ExecutionOutcome:
     from .isolated import run_isolated
 
-    steps = policy.max_steps is not None or policy.timeout is not None
     try:
         program = compile_program(source, fname, steps=steps)
     except DanaflowError as err:

@@ -26,8 +26,10 @@ __all__ = [
     "BUILTIN_NAMES",
     "DESIRED_TYPE",
     "FORBIDDEN_NAMES",
+    "REASON_OPTIONS",
     "SAFE_BUILTINS",
     "check_model_choice",
+    "checked_reason_options",
     "context_builtins",
     "host_call",
     "safe_format",
@@ -250,6 +252,44 @@ def check_model_choice(ctx: SandboxContext, options: dict[str, Any]) -> None:
     )
 
 
+REASON_OPTIONS = frozenset({"system", "temperature", "max_tokens", "model", "timeout", "max_reasks"})
+_MAX_REASKS = 5
+_MAX_REASON_TIMEOUT = 600.0
+_MAX_TOKENS = 32_768
+
+
+def checked_reason_options(options: dict[str, Any], remaining: float | None = None) -> dict[str, Any]:
+    """The options of a ``reason()`` from untrusted code, refused or capped.
+
+    Only the documented options pass (a ``__dana_desired_type`` smuggled in here would reach
+    pydantic as a string); ``max_reasks`` is at most 5 and ``timeout`` at most 600 s and the
+    time the program has left, so a program stopped at its deadline cannot keep the host calling
+    the model.
+    """
+    out = {}
+    for key, value in options.items():
+        if not isinstance(key, str) or key not in REASON_OPTIONS:
+            raise SandboxError(
+                f"reason() option {str(key)[:60]!r} is not allowed: "
+                f"want one of {', '.join(sorted(REASON_OPTIONS))}",
+                error_type="SandboxError",
+            )
+        out[key] = value
+    if "max_reasks" in out:
+        out["max_reasks"] = max(0, min(int(out["max_reasks"]), _MAX_REASKS))
+    if "max_tokens" in out and out["max_tokens"] is not None:
+        out["max_tokens"] = max(1, min(int(out["max_tokens"]), _MAX_TOKENS))
+    limit = _MAX_REASON_TIMEOUT if remaining is None else max(min(_MAX_REASON_TIMEOUT, remaining), 0.1)
+    if "timeout" in out:
+        out["timeout"] = min(float(out["timeout"] or limit), limit)
+    elif remaining is not None and remaining < _MAX_REASON_TIMEOUT:
+        out["timeout"] = limit
+    for key in ("system",):  # model= is checked against the host's aliases (check_model_choice)
+        if key in out and out[key] is not None and not isinstance(out[key], str):
+            raise TypeError(f"reason() option {key!r}: got {type(out[key]).__name__}, want str")
+    return out
+
+
 def context_builtins(
     ctx: SandboxContext, output: list[str], logs: list[dict[str, Any]], levels: dict[str, int] | None = None
 ) -> dict[str, Callable]:
@@ -285,6 +325,7 @@ def context_builtins(
         desired = __dana_desired_type if __dana_desired_type is not None else DESIRED_TYPE.get()
         if desired is not None:
             check_type(desired, "reason(): the desired type")
+        options = checked_reason_options(options)
         check_model_choice(ctx, options)
         if ctx.reasoner is None:
             raise DanaflowError(

@@ -628,7 +628,11 @@ def compile_expression_code(
         def work() -> CompiledExpression:
             tree = parse_expression(source, filename, line, col)
             compiler = _Compiler(
-                filename, expression_mode=True, mapping_attrs=mapping_attrs, internal_names=internal_names
+                filename,
+                steps=True,
+                expression_mode=True,
+                mapping_attrs=mapping_attrs,
+                internal_names=internal_names,
             )
             module = compiler.expression(tree)
             code = compile(module, filename, "exec", dont_inherit=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from danaflow.errors import DanaflowError, DanaRuntimeError, Location, ResourceLimitError, SandboxError
 
-from .builtins import check_model_choice, host_call
+from .builtins import check_model_choice, checked_reason_options, host_call
 from .codec import Codec, CodecError
 from .compiler import CompiledExpression, CompiledProgram, compile_program
 from .exchange import ChannelClosed, error_from_record, error_record, recv_message, send_message, short_text
@@ -118,6 +118,8 @@ class _Job:
         self.pass_context = {fn.name for fn in ctx.registry if fn.pass_context}
         self.sent: dict[str, dict[str, bytes]] = {}
         self.wanted: Mapping[str, set[str]] = {}
+        self.deadline: float | None = None
+        """When the job's wall clock runs out (monotonic): what reason() may still spend."""
 
     def _export(self, cap: Capability) -> int:
         self.handles.append(cap)
@@ -171,8 +173,10 @@ class _Job:
             if desired is not None:
                 check_type(desired, "reason(): the desired type")
             options = msg.get("options") or {}
-            if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            if not isinstance(options, dict):
                 raise TypeError("reason(): options must be keyword arguments")
+            remaining = self.deadline - time.monotonic() if self.deadline is not None else None
+            options = checked_reason_options(options, remaining)
             check_model_choice(self.ctx, options)
             if self.ctx.reasoner is None:
                 raise DanaflowError("reason() has no LLM configured")
@@ -304,6 +308,7 @@ def _exchange(
         worker = pool.acquire()
     result = JobResult()
     deadline = time.monotonic() + policy.timeout + _GRACE_S if policy.timeout else None
+    job.deadline = deadline - _GRACE_S if deadline is not None else None
     calls = concurrent.futures.ThreadPoolExecutor(max_workers=1) if policy.timeout else None
     printed = 0
     try:
@@ -351,6 +356,17 @@ def _exchange(
                     break
                 if isinstance(record, dict):
                     record = {str(k): v for k, v in record.items()}
+                    printed += sum(
+                        len(k) + len(v) if isinstance(v, str) else len(k) + 16 for k, v in record.items()
+                    )
+                    if printed > policy.max_output_bytes:
+                        worker.kill()
+                        result.error = ResourceLimitError(
+                            f"output limit of {policy.max_output_bytes >> 20} MiB "
+                            "exceeded by print() and log()",
+                            error_type="OutputLimitError",
+                        )
+                        break
                     result.logs.append(record)
                     job.ctx.emit_log(record)
             elif op == "call":

@@ -285,8 +285,10 @@ class SandboxPolicy:
     """Bytes of address space a worker may map (``RLIMIT_AS``); None for no cap."""
     cpu_limit: float | None = 300.0
     """CPU seconds a worker may burn (``RLIMIT_CPU``); time waiting for the host does not count."""
-    timeout: float | None = None
-    """Wall-clock seconds for the whole program, host calls included; None for no limit."""
+    timeout: float | None = 3600.0
+    """Wall-clock seconds for the whole program in a worker, host calls included (a program that
+    calls reason() forever uses no CPU of its own); None for no limit. In-process runs use only
+    the ``timeout=`` given to ``run()``."""
     max_steps: int | None = None
     """Loop iterations plus function calls; None for no budget."""
     allow_python_modules: frozenset[str] = frozenset()

@@ -189,6 +189,35 @@ def store_attribute(obj: Any, name: str, value: Any, cache: dict[str, Any], site
         cache[f"_sc{site}"], cache[f"_st{site}"] = cls, field_type
 
 
+_C_IMPORTS = frozenset(
+    {
+        "time",
+        "_strptime",
+        "re",
+        "_sre",
+        "locale",
+        "calendar",
+        "datetime",
+        "_datetime",
+        "unicodedata",
+        "copyreg",
+    }
+)
+
+
+def _c_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    """The ``__import__`` C code finds in a Dana frame's builtins (``strftime`` imports ``time``,
+    ``Match.expand`` imports ``re``): these stdlib modules only. Dana source can never name it."""
+    if level == 0 and name in _C_IMPORTS:
+        import importlib
+
+        return importlib.import_module(name)
+    raise ImportError(f"import of {name!r} is not available in the Dana sandbox")
+
+
+_C_BUILTINS: dict[str, Any] = {"__import__": _c_import}
+
+
 def find_dana_module(dotted: str, search_paths: tuple[Path, ...]) -> Path | None:
     """The .na file ``import dotted`` loads: the first ``a/b.na`` under a search path."""
     rel = Path(*dotted.split(".")).with_suffix(".na")
@@ -353,7 +382,7 @@ class Runtime:
             g[fn.name] = host_call(func, fn.name)
         g.update(
             {
-                "__builtins__": {},
+                "__builtins__": _C_BUILTINS,
                 "__name__": "dana",
                 "_P": ctx.private,
                 "_U": ctx.public,

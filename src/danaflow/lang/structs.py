@@ -161,7 +161,15 @@ class DanaStruct:
 
 
 def _checked_fields(name: str, fields: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    """Field names must be plain public identifiers that no struct method uses (a descriptor from
+    a worker could otherwise name ``__repr__`` or ``model_dump``), field types Dana types."""
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise TypeError(f"struct name {str(name)[:60]!r}: want a public identifier")
     for f, (t, _) in fields.items():
+        if not isinstance(f, str) or not f.isidentifier() or f.startswith("_"):
+            raise TypeError(f"struct {name}: field name {str(f)[:60]!r}: want a public identifier")
+        if f in RESERVED_STRUCT_NAMES or hasattr(DanaStruct, f):
+            raise TypeError(f"struct {name}: a field may not be named {f!r}: every struct has that name")
         check_type(t, f"struct {name}: field {f}")
     return fields
 

@@ -232,7 +232,15 @@ def to_dana_value(
         return tuple(to_dana_value(v, where, d, _memo) for v in value)
     if t in (set, frozenset):
         return t(to_dana_value(v, where, d, _memo) for v in value)
-    if isinstance(value, Record) or _is_struct(value) or isinstance(value, Capability):
+    if isinstance(value, Record):  # copied too: Dana could change one through dict.update(r, ...)
+        out = Record()
+        _memo[key] = out
+        dict.update(
+            out,
+            {to_dana_value(k, where, d, _memo): to_dana_value(v, where, d, _memo) for k, v in value.items()},
+        )
+        return out
+    if _is_struct(value) or isinstance(value, Capability):
         return value
     if isinstance(value, enum.Enum):
         return to_dana_value(value.value, where, d, _memo)

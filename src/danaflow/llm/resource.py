@@ -3,8 +3,9 @@
 It holds a provider (resolved lazily from a spec, so constructing one is cheap and loads neither
 an SDK nor torch), default options, a response cache and the per-call accounting. It is the
 language's ``Reasoner`` (``reason``/``areason``), and offers typed ``generate`` and raw
-``complete``/``stream`` for nodes and strategies. Retries come from retry.py and typing from
-typed.py; this module only wires them together and records what happened.
+``complete``/``stream`` for nodes and strategies, and ``run_tools`` (the native tool loop).
+Retries come from retry.py, typing from typed.py and the tool loop from tools.py; this module
+only wires them together and records what happened.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from danaflow.errors import ConfigurationError, SandboxError
+from danaflow.lang.builtins import checked_reason_options
 from danaflow.lang.typespace import check_type
 from danaflow.observability import NOOP_SPAN, chat_span, record_chat_response
 
@@ -32,6 +34,7 @@ from .retry import (
     call_with_retries,
     retrying_stream,
 )
+from .tools import DEFAULT_MAX_TOOL_ROUNDS, Tool, ToolRun, arun_tool_loop, run_tool_loop
 from .typed import agenerate_typed, generate_typed
 
 __all__ = ["CALL_OPTIONS", "HTTP_TIMEOUT", "TIMEOUT_ENV", "CallRecord", "LLMResource", "default_llm"]
@@ -422,7 +425,7 @@ class LLMResource:
         desired = options.pop("__dana_desired_type", None)
         if desired is not None:
             check_type(desired, "reason(): the desired type")
-        return self.reason(str(prompt), desired, **options)
+        return self.reason(str(prompt), desired, **checked_reason_options(options))
 
     async def areason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
         """The async twin of ``reason``."""
@@ -431,6 +434,70 @@ class LLMResource:
             desired_type = desired_type if desired_type is not None else hinted
         _check_options(options, "areason()")
         return await self.agenerate(prompt, desired_type, **options)
+
+    # ---- tool calling -------------------------------------------------------------------------
+    def run_tools(
+        self,
+        prompt: str | Sequence[Message],
+        tools: Sequence[Tool],
+        *,
+        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        output_type: Any = None,
+        on_call: Callable[..., Any] | None = None,
+        **options: Any,
+    ) -> ToolRun:
+        """Asks ``prompt`` with ``tools`` offered through the provider's tool API, runs the calls
+        the model asks for (a turn's calls concurrently), sends back the results and returns the
+        final answer; every model call is retried and recorded as usual (see tools.py)."""
+        _check_options(options, "run_tools()")
+        provider = self._tool_provider(options.get("model"))
+        return run_tool_loop(
+            lambda req: self._complete_with(provider, req),
+            self._request(prompt, options),
+            tools,
+            max_tool_rounds=max_tool_rounds,
+            output_type=output_type,
+            native=provider.supports_structured_output,
+            max_reasks=options.get("max_reasks", self.max_reasks),
+            on_call=on_call,
+        )
+
+    async def arun_tools(
+        self,
+        prompt: str | Sequence[Message],
+        tools: Sequence[Tool],
+        *,
+        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        output_type: Any = None,
+        on_call: Callable[..., Any] | None = None,
+        **options: Any,
+    ) -> ToolRun:
+        """The async twin of ``run_tools``; ``on_call`` may be async."""
+        _check_options(options, "arun_tools()")
+        provider = self._tool_provider(options.get("model"))
+        return await arun_tool_loop(
+            lambda req: self._acomplete_with(provider, req),
+            self._request(prompt, options),
+            tools,
+            max_tool_rounds=max_tool_rounds,
+            output_type=output_type,
+            native=provider.supports_structured_output,
+            max_reasks=options.get("max_reasks", self.max_reasks),
+            on_call=on_call,
+        )
+
+    def supports_tools(self, model: str | None = None) -> bool:
+        """Whether the provider (of ``model``, an alias or spec; None: this resource's) takes tools."""
+        return bool(getattr(self._provider_for(model), "supports_tools", False))
+
+    def _tool_provider(self, spec: str | None) -> Provider:
+        provider = self._provider_for(spec)
+        if not getattr(provider, "supports_tools", False):
+            raise ConfigurationError(
+                f"{self._what(provider)} does not take tool calls: want a provider with tool calling "
+                "(openai, openai-compatible with tool_calling=True, anthropic, local)"
+            )
+        return provider
 
 
 _DEFAULTS: dict[str, LLMResource] = {}
