@@ -41,8 +41,10 @@ class _ContextType(type):
         if cls is not ExecutionContext:
             return super().__call__(*args, **kw)
         kind = args[0] if args else kw.get("executable_type", ExecutableTypeEnum.agent)
+        if type(kind) is not ExecutableTypeEnum:
+            kind = ExecutableTypeEnum(kind)
         parent = args[3] if len(args) > 3 else kw.get("parent")
-        target = _BY_KIND.get((ExecutableTypeEnum(kind), parent is not None), ExecutionContext)
+        target = _BY_KIND.get((kind, parent is not None), ExecutionContext)
         obj = target.__new__(target)
         ExecutionContext.__init__(obj, *args, **kw)
         return obj
@@ -243,9 +245,13 @@ class ExecutionContext(metaclass=_ContextType):
         variables: Mapping[str, Any] | None = None,
     ) -> ExecutionContext:
         """Makes (and registers) the context of a child component; a rerun replaces the old one."""
-        return ExecutionContext(
-            executable_type, component_id, component_definition, self, self.run_context, variables=variables
+        kind = ExecutableTypeEnum(executable_type)
+        cls = _BY_KIND.get((kind, True), ExecutionContext)
+        child = cls.__new__(cls)  # the typed class, without the dispatch ExecutionContext(...) does
+        ExecutionContext.__init__(
+            child, kind, component_id, component_definition, self, self.run_context, variables=variables
         )
+        return child
 
     def set_result(self, component_id: str, result: NodeExecutionResult) -> None:
         """Stores a child's result."""
