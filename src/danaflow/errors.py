@@ -11,6 +11,8 @@ Control-flow signals (``DanaflowSignal``) are kept apart so ``except DanaflowErr
      │    ├── SandboxError (+ PermissionError)   a refused escape attempt
      │    └── ResourceLimitError                 timeout or step budget exhausted
      ├── ReasonError                             an LLM answer that never validated
+     │    ├── ToolLoopError                      a model still calling tools after max_tool_rounds
+     │    └── TranscodeError                     an objective that never became a working program
      ├── LLMError                                a provider failure after retries
      │    └── ConfigurationError (+ ValueError)  a missing key or a bad model spec
      ├── TemplateError                           a bad or unresolved template reference
@@ -44,6 +46,8 @@ __all__ = [
     "RunError",
     "SandboxError",
     "TemplateError",
+    "ToolLoopError",
+    "TranscodeError",
 ]
 
 
@@ -172,6 +176,25 @@ class ReasonError(DanaflowError):
     def __init__(self, message: str, *, raw: str | None = None, **kw):
         super().__init__(message, **kw)
         self.raw = raw
+
+
+class ToolLoopError(ReasonError):
+    """A model that still asked for tool calls when its ``max_tool_rounds`` were used up;
+    ``calls`` are the ToolCallRecords of every call it made."""
+
+    def __init__(self, message: str, *, calls: list | None = None, **kw):
+        super().__init__(message, **kw)
+        self.calls = calls or []
+
+
+class TranscodeError(ReasonError):
+    """The planning LLM never wrote a program that compiled and passed its dry run; ``program``
+    is the last program (also ``raw``) and ``error`` that program's error."""
+
+    def __init__(self, message: str, *, program: str | None = None, error: BaseException | None = None, **kw):
+        super().__init__(message, raw=program, **kw)
+        self.program = program
+        self.error = error
 
 
 class LLMError(DanaflowError):

@@ -2,23 +2,26 @@
 
 Anthropic has no response_format; a typed answer is asked for as a forced call of one tool whose
 input schema is the answer's schema, and the tool input comes back as the JSON text. System
-messages move to the API's ``system`` field. As with OpenAI, the SDK's own retries are off, and
-the SDK is imported only when the first client is built.
+messages move to the API's ``system`` field. Real tools (a request's ``tools``) are offered the
+same way without forcing one, and the model's ``tool_use`` blocks become ``tool_calls``; the
+results go back as ``tool_result`` blocks in one user turn. As with OpenAI, the SDK's own retries
+are off, and the SDK is imported only when the first client is built.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from danaflow.errors import ConfigurationError
 
 from ._clients import LazyClients
 from .openai_compat import request_url
-from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
+from .provider import LLMRequest, LLMResponse, Message, ProviderFailure, ToolCall, Usage
 from .retry import parse_retry_after
+from .tools import parse_arguments
 
 __all__ = ["AnthropicProvider", "translate_anthropic_error"]
 
@@ -79,6 +82,7 @@ class AnthropicProvider:
         self.model = model
         self.base_url = base_url
         self.supports_structured_output = structured_output
+        self.supports_tools = True
         self.timeout = timeout
         self._api_key = api_key or "not-needed"
         self._clients = LazyClients(self._make_client)
@@ -99,9 +103,12 @@ class AnthropicProvider:
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         system = "\n\n".join(m["content"] for m in request.messages if m.get("role") == "system")
+        messages = [m for m in request.messages if m.get("role") != "system"]
+        if request.tools or any(m.get("role") == "tool" or "tool_calls" in m for m in messages):
+            messages = _wire_messages(messages)
         params: dict[str, Any] = {
             "model": self.model,
-            "messages": [m for m in request.messages if m.get("role") != "system"],
+            "messages": messages,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
         }
         if system:
@@ -110,7 +117,12 @@ class AnthropicProvider:
             params["temperature"] = request.temperature
         if request.timeout is not None:
             params["timeout"] = request.timeout
-        if request.schema is not None and self.supports_structured_output:
+        if request.tools:
+            params["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+        elif request.schema is not None and self.supports_structured_output:
             params["tools"] = [
                 {
                     "name": request.schema_name,
@@ -121,13 +133,17 @@ class AnthropicProvider:
             params["tool_choice"] = {"type": "tool", "name": request.schema_name}
         return params
 
-    def _response(self, resp: Any, started: float) -> LLMResponse:
+    def _response(self, resp: Any, started: float, request: LLMRequest) -> LLMResponse:
         content = getattr(resp, "content", None)
         if content is None:
             raise ProviderFailure("malformed response: no content", retryable=True, kind="malformed")
-        tool_inputs = [b.input for b in content if getattr(b, "type", "") == "tool_use"]
-        if tool_inputs:
-            text = json.dumps(tool_inputs[0])
+        calls: tuple[ToolCall, ...] = ()
+        tool_uses = [b for b in content if getattr(b, "type", "") == "tool_use"]
+        if request.tools:
+            calls = tuple(_tool_call(b, i) for i, b in enumerate(tool_uses))
+            text = "".join(getattr(b, "text", "") for b in content if getattr(b, "type", "") == "text")
+        elif tool_uses:
+            text = json.dumps(tool_uses[0].input)
         else:
             text = "".join(getattr(b, "text", "") for b in content if getattr(b, "type", "") == "text")
         usage = resp.usage
@@ -138,6 +154,7 @@ class AnthropicProvider:
             latency_s=time.perf_counter() - started,
             raw=resp,
             finish_reason=resp.stop_reason,
+            tool_calls=calls,
         )
 
     def _fail(self, exc: Exception) -> ProviderFailure:
@@ -154,7 +171,7 @@ class AnthropicProvider:
             raise
         except Exception as exc:
             raise self._fail(exc) from exc
-        return self._response(resp, started)
+        return self._response(resp, started, request)
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
@@ -164,7 +181,7 @@ class AnthropicProvider:
             raise
         except Exception as exc:
             raise self._fail(exc) from exc
-        return self._response(resp, started)
+        return self._response(resp, started, request)
 
     def stream(self, request: LLMRequest) -> Iterator[str]:
         params = {k: v for k, v in self._params(request).items() if k not in ("tools", "tool_choice")}
@@ -191,3 +208,45 @@ class AnthropicProvider:
             raise
         except Exception as exc:
             raise self._fail(exc) from exc
+
+
+def _wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The provider-neutral tool messages in Anthropic's shape: ``tool_use`` blocks on the
+    assistant turn, and the results of one turn's calls as ``tool_result`` blocks of one user turn
+    (the API wants the results of parallel calls together, right after the calls)."""
+    out: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] | None = None  # the tool_result blocks of the user turn being built
+    for m in messages:
+        role = m.get("role")
+        if role != "tool":
+            results = None
+        if role == "assistant" and m.get("tool_calls"):
+            blocks: list[dict[str, Any]] = []
+            if m.get("content"):
+                blocks.append({"type": "text", "text": str(m["content"])})
+            blocks += [
+                {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c.get("arguments") or {}}
+                for c in m["tool_calls"]
+            ]
+            out.append({"role": "assistant", "content": blocks})
+        elif role == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": m["tool_call_id"],
+                "content": str(m.get("content", "")),
+                "is_error": bool(m.get("is_error", False)),
+            }
+            if results is None:
+                results = []
+                out.append({"role": "user", "content": results})
+            results.append(block)
+        else:
+            out.append(m)
+    return out
+
+
+def _tool_call(block: Any, index: int) -> ToolCall:
+    arguments, error = parse_arguments(getattr(block, "input", None))
+    return ToolCall(
+        str(getattr(block, "id", "") or f"toolu_{index}"), str(getattr(block, "name", "")), arguments, error
+    )

@@ -1,6 +1,6 @@
 """The response cache: the same request to the same model gets the same answer, without a call.
 
-Keys hash (provider, model, messages, schema, options), so a changed prompt, type or temperature
+Keys hash (provider, model, messages, schema, tools, options), so a changed prompt, type or temperature
 misses. In memory it is a bounded LRU; given a path it also appends every new entry to a JSON
 Lines file and reloads it, which makes a run replayable offline and deterministic. Streams are not
 cached.
@@ -15,7 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from .provider import LLMRequest, LLMResponse, Usage
+from .provider import LLMRequest, LLMResponse, ToolCall, Usage
 
 __all__ = ["ResponseCache", "cache_key"]
 
@@ -30,6 +30,8 @@ def cache_key(provider: str, model: str, request: LLMRequest) -> str:
         "choices": list(request.choices) if request.choices else None,
         "options": {"temperature": request.temperature, "max_tokens": request.max_tokens},
     }
+    if request.tools:  # only then, so the keys of caches written before tool calling still match
+        payload["tools"] = [[t.name, t.description, t.parameters] for t in request.tools]
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -61,7 +63,10 @@ class ResponseCache:
             try:
                 row = json.loads(line)
                 usage = Usage(**row.get("usage", {}))
-                self._entries[row["key"]] = LLMResponse(row["text"], usage, row.get("model", ""))
+                calls = tuple(ToolCall(**c) for c in row.get("tool_calls", ()))
+                self._entries[row["key"]] = LLMResponse(
+                    row["text"], usage, row.get("model", ""), tool_calls=calls
+                )
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line from a crash: the entry is simply not cached
 
@@ -76,7 +81,7 @@ class ResponseCache:
             return hit
 
     def put(self, key: str, response: LLMResponse) -> None:
-        stored = LLMResponse(response.text, response.usage, response.model)
+        stored = LLMResponse(response.text, response.usage, response.model, tool_calls=response.tool_calls)
         with self._lock:
             self._entries[key] = stored
             self._entries.move_to_end(key)
@@ -95,6 +100,11 @@ class ResponseCache:
                 "completion_tokens": response.usage.completion_tokens,
             },
         }
+        if response.tool_calls:
+            row["tool_calls"] = [
+                {"id": c.id, "name": c.name, "arguments": c.arguments, "error": c.error}
+                for c in response.tool_calls
+            ]
         self.path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         with self.path.open("a", encoding="utf-8") as f:  # type: ignore[union-attr]
             f.write(json.dumps(row) + "\n")

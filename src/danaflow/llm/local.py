@@ -5,7 +5,10 @@ since it imports the absent ``llm``) and is loaded offline by transformers, once
 first use. Decoding is greedy. The model is too small to follow format instructions, so typed
 answers are constrained: a JSON schema becomes a regex and outlines-core masks every token that
 would leave it; bool/enum/Literal answers are chosen by comparing the scores of the allowed
-answers, which is cheaper than generating. It proves the plumbing; it is not a reasoner.
+answers, which is cheaper than generating. Tool calling works the same way: the tools are described
+in the system message and each answer is constrained to ``{"tool": name, "arguments": {...}}`` for
+one of them (its arguments schema included) or ``{"final": "..."}``. It proves the plumbing; it is
+not a reasoner.
 
 A call's time limit counts generation only (never the wait for the model, which one call at a
 time holds), and without an explicit ``timeout`` it scales with the tokens asked for, so a busy
@@ -30,7 +33,7 @@ from typing import Any
 
 from danaflow.errors import ConfigurationError
 
-from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
+from .provider import LLMRequest, LLMResponse, Message, ProviderFailure, ToolCall, ToolSpec, Usage
 
 __all__ = ["GGUF_FILE", "EmbeddedModel", "LocalProvider", "default_limit", "default_threads", "gguf_path"]
 
@@ -265,6 +268,7 @@ class LocalProvider:
         self.name = "local"
         self.model = model
         self.supports_structured_output = True
+        self.supports_tools = True
 
     def __repr__(self) -> str:
         return f"LocalProvider({self.model!r})"
@@ -272,6 +276,8 @@ class LocalProvider:
     def _run(self, request: LLMRequest, on_text: Callable[[str], None] | None = None) -> LLMResponse:
         engine = EmbeddedModel.get()
         started = time.perf_counter()
+        if request.tools and on_text is None:
+            return self._run_tools(engine, request, started)
         prompt_ids = engine.encode_chat(request.messages)
         if request.choices and on_text is None:
             text = engine.choose(prompt_ids, request.choices)
@@ -291,6 +297,36 @@ class LocalProvider:
             )
             usage = Usage(len(prompt_ids), n)
         return LLMResponse(text, usage, self.model, time.perf_counter() - started, None, finish)
+
+    def _run_tools(self, engine: EmbeddedModel, request: LLMRequest, started: float) -> LLMResponse:
+        """One turn of the tool loop: a call of one tool, or the final answer, as constrained JSON."""
+        messages = tool_messages(request.messages, request.tools)
+        prompt_ids = engine.encode_chat(messages)
+        max_new = request.max_tokens or DEFAULT_MAX_TOKENS
+        explicit = bool(request.timeout)
+        text, n, finish = engine.generate(
+            prompt_ids,
+            max_new_tokens=max_new,
+            schema=tool_schema(request.tools),
+            limit=request.timeout if explicit else default_limit(max_new, len(prompt_ids)),
+            explicit_limit=explicit,
+        )
+        usage = Usage(len(prompt_ids), n)
+        calls: tuple[ToolCall, ...] = ()
+        try:
+            answer = json.loads(text)
+        except ValueError:  # cut off by max_tokens: the text is all there is
+            answer = None
+        if isinstance(answer, dict) and isinstance(answer.get("tool"), str):
+            made = sum(len(m.get("tool_calls") or ()) for m in request.messages)
+            arguments = answer.get("arguments")
+            calls = (
+                ToolCall(f"call_{made}", answer["tool"], arguments if isinstance(arguments, dict) else {}),
+            )
+            text, finish = "", "tool_calls"
+        elif isinstance(answer, dict) and "final" in answer:
+            text = str(answer["final"])
+        return LLMResponse(text, usage, self.model, time.perf_counter() - started, None, finish, calls)
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         return self._run(request)
@@ -335,3 +371,79 @@ class LocalProvider:
                 raise item
             yield item
         await worker
+
+
+_TOOL_INSTRUCTIONS = (
+    "You can call these tools:\n{tools}\n\nReply with JSON only: "
+    '{{"tool": "<tool name>", "arguments": {{...}}}} to call a tool, or {{"final": "<your answer>"}} '
+    "once you know the answer."
+)
+
+
+def tool_messages(messages: tuple[Message, ...], tools: tuple[ToolSpec, ...]) -> tuple[Message, ...]:
+    """The tool loop's conversation in the roles the chat template knows: the tools described in
+    the system message, each call as the assistant's JSON, each result as a user message."""
+    described = "\n".join(
+        f"- {t.name}: {t.description or '(no description)'} Arguments: "
+        f"{json.dumps(t.parameters, separators=(',', ':'))}"
+        for t in tools
+    )
+    system = _TOOL_INSTRUCTIONS.format(tools=described)
+    out: list[Message] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "system":
+            system = f"{m.get('content', '')}\n\n{system}"
+        elif role == "assistant" and m.get("tool_calls"):
+            for c in m["tool_calls"]:
+                out.append(
+                    {
+                        "role": "assistant",
+                        "content": json.dumps({"tool": c["name"], "arguments": c["arguments"]}),
+                    }
+                )
+        elif role == "tool":
+            what = "Error from" if m.get("is_error") else "Result of"
+            out.append(
+                {"role": "user", "content": f"{what} {m.get('name', 'the tool')}: {m.get('content', '')}"}
+            )
+        else:
+            out.append({"role": str(role), "content": str(m.get("content", ""))})
+    return ({"role": "system", "content": system}, *out)
+
+
+def tool_schema(tools: tuple[ToolSpec, ...]) -> dict[str, Any]:
+    """The JSON schema every tool-loop answer is constrained to: one tool's call or the final answer.
+
+    A tool whose parameters schema outlines-core cannot turn into a regex gets any JSON object as
+    its arguments; the tool loop still validates them against the real schema.
+    """
+    options: list[dict[str, Any]] = []
+    for t in tools:
+        options.append(
+            {
+                "type": "object",
+                "properties": {"tool": {"const": t.name}, "arguments": _constrainable(t.parameters)},
+                "required": ["tool", "arguments"],
+            }
+        )
+    options.append({"type": "object", "properties": {"final": {"type": "string"}}, "required": ["final"]})
+    return {"anyOf": options}
+
+
+def _constrainable(schema: dict[str, Any]) -> dict[str, Any]:
+    key = json.dumps(schema, sort_keys=True)
+    ok = _CONSTRAINABLE.get(key)
+    if ok is None:
+        from outlines_core.json_schema import build_regex_from_schema
+
+        try:
+            build_regex_from_schema(key, r"[ ]?")
+            ok = True
+        except Exception:  # outlines-core refuses keywords it cannot express as a regex
+            ok = False
+        _CONSTRAINABLE[key] = ok
+    return schema if ok else {"type": "object"}
+
+
+_CONSTRAINABLE: dict[str, bool] = {}

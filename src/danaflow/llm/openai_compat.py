@@ -3,17 +3,21 @@
 One adapter serves OpenAI itself and every server that speaks its dialect (Ollama, vLLM, the
 llama.cpp server, LM Studio). The SDK's own retries are off (``max_retries=0``): retry.py owns the
 fault policy. The SDK is imported when the first client is built, not when this module loads.
+Tools travel as ``tools`` (``type: function``) and come back as ``message.tool_calls``; the
+provider-neutral tool messages (provider.py) are translated here, in both directions.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from ._clients import LazyClients
-from .provider import LLMRequest, LLMResponse, ProviderFailure, Usage
+from .provider import LLMRequest, LLMResponse, Message, ProviderFailure, ToolCall, Usage
 from .retry import parse_retry_after
+from .tools import parse_arguments
 
 __all__ = ["OpenAICompatProvider", "request_url", "translate_openai_error"]
 
@@ -71,6 +75,7 @@ class OpenAICompatProvider:
 
     ``structured_output`` says whether to send ``response_format`` with a JSON schema; turn it
     off for servers that reject it, and typed.py puts the schema in the prompt instead.
+    ``tool_calling`` says whether the server takes ``tools``; off, the tool loop refuses to start.
     """
 
     def __init__(
@@ -82,11 +87,13 @@ class OpenAICompatProvider:
         name: str = "openai",
         structured_output: bool = True,
         timeout: float = 60.0,
+        tool_calling: bool = True,
     ):
         self.name = name
         self.model = model
         self.base_url = base_url
         self.supports_structured_output = structured_output
+        self.supports_tools = tool_calling
         self.timeout = timeout
         self._api_key = api_key or "not-needed"
         self._clients = LazyClients(self._make_client)
@@ -110,7 +117,18 @@ class OpenAICompatProvider:
 
     # ---- request / response -------------------------------------------------------------------
     def _params(self, request: LLMRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model, "messages": list(request.messages)}
+        messages = request.messages
+        if request.tools or any(m.get("role") == "tool" or "tool_calls" in m for m in messages):
+            messages = _wire_messages(messages)
+        params: dict[str, Any] = {"model": self.model, "messages": list(messages)}
+        if request.tools:
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -138,6 +156,7 @@ class OpenAICompatProvider:
             latency_s=time.perf_counter() - started,
             raw=resp,
             finish_reason=choice.finish_reason,
+            tool_calls=_tool_calls(choice.message),
         )
 
     def _fail(self, exc: Exception) -> ProviderFailure:
@@ -184,3 +203,49 @@ class OpenAICompatProvider:
                         yield delta
         except Exception as exc:
             raise self._fail(exc) from exc
+
+
+def _wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The provider-neutral tool messages in OpenAI's shape: ``tool_calls`` with JSON-text
+    arguments on the assistant turn, ``role: tool`` with ``tool_call_id`` for each result."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "assistant" and m.get("tool_calls"):
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": m.get("content") or None,
+                    "tool_calls": [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {
+                                "name": c["name"],
+                                "arguments": json.dumps(c.get("arguments") or {}),
+                            },
+                        }
+                        for c in m["tool_calls"]
+                    ],
+                }
+            )
+        elif role == "tool":
+            out.append(
+                {"role": "tool", "tool_call_id": m["tool_call_id"], "content": str(m.get("content", ""))}
+            )
+        else:
+            out.append(m)
+    return out
+
+
+def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
+    calls = getattr(message, "tool_calls", None)
+    if not calls:
+        return ()
+    found = []
+    for i, call in enumerate(calls):
+        function = getattr(call, "function", None)
+        name = str(getattr(function, "name", "") or "")
+        arguments, error = parse_arguments(getattr(function, "arguments", None))
+        found.append(ToolCall(str(getattr(call, "id", "") or f"call_{i}"), name, arguments, error))
+    return tuple(found)

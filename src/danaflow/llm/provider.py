@@ -17,11 +17,39 @@ __all__ = [
     "Message",
     "Provider",
     "ProviderFailure",
+    "ToolCall",
+    "ToolSpec",
     "Usage",
 ]
 
-Message = dict[str, str]
-"""A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+Message = dict[str, Any]
+"""A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``.
+
+Tool calling adds two provider-neutral forms, which each adapter translates to its wire format:
+an assistant turn that asked for tools, ``{"role": "assistant", "content": "...", "tool_calls":
+[{"id": ..., "name": ..., "arguments": {...}}]}``, and one call's result, ``{"role": "tool",
+"tool_call_id": ..., "name": ..., "content": "...", "is_error": False}``.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as a model is offered it: a name, what it does, and a JSON schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One call a model asked for. ``arguments`` is what it sent, parsed; when that was not a JSON
+    object, ``arguments`` is empty and ``error`` says what was wrong (the call goes back as such)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +84,8 @@ class LLMRequest:
     schema_name: str = "answer"
     choices: tuple[str, ...] | None = None
     """The only acceptable answers (JSON texts), for bool/enum/Literal; a provider may score them."""
+    tools: tuple[ToolSpec, ...] = ()
+    """Tools the model may call; its answer then carries ``tool_calls`` instead of (or with) text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +99,8 @@ class LLMResponse:
     raw: Any = None
     """The SDK's own response object (or the streamed chunks), for callers that need more."""
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The calls the model asked for (only when the request offered ``tools``), in its order."""
 
 
 class ProviderFailure(Exception):

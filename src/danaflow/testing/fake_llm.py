@@ -10,26 +10,32 @@ exercised exactly as in production. It serves ``POST /v1/chat/completions`` (Ope
     fake_llm.fail(status=429, times=2, retry_after=0.01)
     fake_llm.hang(seconds=5)                      # the client times out
     fake_llm.malformed()                          # a 200 whose body is not JSON
+    fake_llm.reply_tool_calls(("add", {"a": 1}), ("mul", {"b": 2}))   # one turn, two tool calls
+    fake_llm.requests[-1].tool_results            # the results the client sent back
     fake_llm.requests[-1].prompt                  # what was asked
     llm = fake_llm.resource()                     # an LLMResource pointed at it
 
 For each request the server takes, in order: the next fault, the first matching rule, the next
 queued reply, else ``default_reply``. Every request is recorded, faulted ones included.
+A reply with ``tool_calls`` answers in each API's tool format (OpenAI ``message.tool_calls`` with
+JSON-text arguments and ``finish_reason: tool_calls``; Anthropic ``tool_use`` blocks and
+``stop_reason: tool_use``); arguments given as a string are sent as they are, malformed or not.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeLLMServer", "RecordedRequest", "Reply"]
+__all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "ToolCallReply"]
 
 
 @dataclass(slots=True)
@@ -57,14 +63,54 @@ class RecordedRequest:
 
     @property
     def messages(self) -> list[dict[str, str]]:
-        """The conversation with every content flattened to text (Anthropic blocks included)."""
+        """The conversation with every content flattened to text (Anthropic blocks included).
+
+        A tool result is a ``tool`` message in both APIs (Anthropic sends it as a user turn of
+        ``tool_result`` blocks), so ``prompt`` stays the last message a person wrote."""
         out = []
         system = (self.body or {}).get("system")
         if system:
             out.append({"role": "system", "content": _text_of(system)})
         for m in (self.body or {}).get("messages", []):
-            out.append({"role": m.get("role", ""), "content": _text_of(m.get("content", ""))})
+            content = m.get("content", "")
+            role = m.get("role", "")
+            if isinstance(content, list) and content and all(_is_result(b) for b in content):
+                for block in content:
+                    out.append({"role": "tool", "content": _text_of(block.get("content", ""))})
+                continue
+            out.append({"role": role, "content": _text_of(content)})
         return out
+
+    @property
+    def tools(self) -> list[str]:
+        """The names of the tools the request offered (either API)."""
+        names = []
+        for t in (self.body or {}).get("tools") or []:
+            if isinstance(t, dict):
+                names.append(str((t.get("function") or t).get("name", "")))
+        return names
+
+    @property
+    def tool_results(self) -> list[dict[str, Any]]:
+        """The tool results the request carried, oldest first: ``{"id", "content", "is_error"}``
+        (``is_error`` is None for OpenAI, which has no such field)."""
+        found: list[dict[str, Any]] = []
+        for m in (self.body or {}).get("messages", []):
+            if m.get("role") == "tool":
+                found.append(
+                    {"id": m.get("tool_call_id"), "content": _text_of(m.get("content")), "is_error": None}
+                )
+            elif isinstance(m.get("content"), list):
+                for b in m["content"]:
+                    if _is_result(b):
+                        found.append(
+                            {
+                                "id": b.get("tool_use_id"),
+                                "content": _text_of(b.get("content", "")),
+                                "is_error": bool(b.get("is_error", False)),
+                            }
+                        )
+        return found
 
     @property
     def prompt(self) -> str:
@@ -79,6 +125,8 @@ class RecordedRequest:
 
 
 def _text_of(content: Any) -> str:
+    if content is None:
+        return ""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -86,14 +134,30 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
+def _is_result(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "tool_result"
+
+
+@dataclass(slots=True)
+class ToolCallReply:
+    """A tool call the fake model makes. ``arguments`` is a dict (sent as JSON) or a string sent
+    as it is (to script malformed arguments); ``id`` None gets a fresh one."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+
 @dataclass(slots=True)
 class Reply:
-    """A scripted answer. ``text`` is what the model says (JSON text for structured answers)."""
+    """A scripted answer. ``text`` is what the model says (JSON text for structured answers);
+    ``tool_calls`` are the calls it asks for in the same turn (the text may then be empty)."""
 
     text: str
     finish_reason: str = "stop"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tool_calls: list[ToolCallReply] | None = None
 
 
 @dataclass(slots=True)
@@ -158,6 +222,7 @@ class FakeLLMServer:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._ids = itertools.count(1)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def start(self) -> FakeLLMServer:
@@ -218,6 +283,18 @@ class FakeLLMServer:
     def reply_json(self, value: Any, *, times: int = 1) -> FakeLLMServer:
         """Queues a reply whose text is ``value`` as JSON."""
         return self.reply(Reply(json.dumps(value)), times=times)
+
+    @staticmethod
+    def tool_calls(*calls: ToolCallReply | tuple[str, dict[str, Any] | str], text: str = "") -> Reply:
+        """A Reply that asks for ``calls`` (ToolCallReply or ``(name, arguments)``) in one turn."""
+        made = [c if isinstance(c, ToolCallReply) else ToolCallReply(c[0], c[1]) for c in calls]
+        return Reply(text, tool_calls=made)
+
+    def reply_tool_calls(
+        self, *calls: ToolCallReply | tuple[str, dict[str, Any] | str], text: str = "", times: int = 1
+    ) -> FakeLLMServer:
+        """Queues one turn asking for ``calls`` (several: a parallel call), ``times`` times."""
+        return self.reply(self.tool_calls(*calls, text=text), times=times)
 
     def add_rule(
         self,
@@ -401,15 +478,23 @@ class _Handler(BaseHTTPRequestHandler):
         completion_tokens = action.completion_tokens
         if completion_tokens is None:
             completion_tokens = _count(action.text)
+        if action.tool_calls:
+            completion_tokens += sum(_count(json.dumps(c.arguments)) for c in action.tool_calls)
         if api == "openai":
             if req.stream:
                 self._openai_stream(req, action, prompt_tokens, completion_tokens)
             else:
-                self._json(200, _openai_body(req, action, prompt_tokens, completion_tokens))
+                body = _openai_body(req, action, prompt_tokens, completion_tokens)
+                if action.tool_calls:
+                    _openai_tool_calls(body, action, self.fake._ids)
+                self._json(200, body)
         elif req.stream:
             self._anthropic_stream(req, action, prompt_tokens, completion_tokens)
         else:
-            self._json(200, _anthropic_body(req, action, prompt_tokens, completion_tokens))
+            body = _anthropic_body(req, action, prompt_tokens, completion_tokens)
+            if action.tool_calls:
+                _anthropic_tool_calls(body, action, self.fake._ids)
+            self._json(200, body)
 
     def _error(self, api: str, fault: _Fault) -> None:
         headers = {}
@@ -545,6 +630,40 @@ def _anthropic_body(req: RecordedRequest, reply: Reply, pt: int, ct: int) -> dic
         "stop_sequence": None,
         "usage": {"input_tokens": pt, "output_tokens": ct},
     }
+
+
+def _openai_tool_calls(body: dict[str, Any], reply: Reply, ids: Any) -> None:
+    choice = body["choices"][0]
+    choice["message"]["content"] = reply.text or None
+    choice["message"]["tool_calls"] = [
+        {
+            "id": c.id or f"call_{next(ids)}",
+            "type": "function",
+            "function": {
+                "name": c.name,
+                "arguments": c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments),
+            },
+        }
+        for c in reply.tool_calls or ()
+    ]
+    if reply.finish_reason == "stop":
+        choice["finish_reason"] = "tool_calls"
+
+
+def _anthropic_tool_calls(body: dict[str, Any], reply: Reply, ids: Any) -> None:
+    content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}] if reply.text else []
+    for c in reply.tool_calls or ():
+        arguments: Any = c.arguments
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except ValueError:
+                pass  # sent as a string: what a broken model would send
+        content.append(
+            {"type": "tool_use", "id": c.id or f"toolu_{next(ids)}", "name": c.name, "input": arguments}
+        )
+    body["content"] = content
+    body["stop_reason"] = "tool_use"
 
 
 def main(argv: list[str] | None = None) -> None:
