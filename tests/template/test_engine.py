@@ -267,10 +267,23 @@ def test_method_calls_are_refused_in_paths():
         render("$hier{analysis.outcome.text.upper}", {}, node)
 
 
+@dataclass
 class _Boom:
     @property
     def boom(self) -> str:
         raise RuntimeError("nope")
+
+
+class _LiveClient:
+    """A host object that is not data (a resource, a client): templates must not walk into it."""
+
+    def __init__(self) -> None:
+        self.base_url = "http://secret.internal/v1"
+
+
+def test_templates_do_not_walk_into_host_objects() -> None:
+    with pytest.raises(TemplateError, match="is a _LiveClient, want data"):
+        TemplateEngine.render_template("$var{llm.base_url}", variables={"llm": _LiveClient()})
 
 
 @dataclass

@@ -191,6 +191,22 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
+def _has_fields(value: Any) -> bool:
+    """Whether ``value`` is data whose attributes are its fields (what a template may walk)."""
+    import dataclasses
+    import datetime as _dt
+    import enum
+
+    t = type(value)
+    return (
+        isinstance(value, BaseModel | enum.Enum | _dt.date | _dt.time | _dt.timedelta)
+        or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+        or hasattr(t, "__dana_fields__")
+        or (isinstance(value, tuple) and hasattr(t, "_fields"))
+        or t.__name__ in ("Capability", "Opaque")
+    )
+
+
 def _serializer(value: Any) -> Any:
     """The pydantic serializer of a value's type (Dana structs carry one), if any."""
     return getattr(type(value), "__pydantic_serializer__", None)
@@ -354,6 +370,16 @@ class _Resolver:
             raise self.error(
                 f"got method {describe((*done, step))}, want a field (templates read values; "
                 "calls belong in $expr{})",
+                step.offset,
+                ref,
+            )
+        if not isinstance(value, Mapping) and not _has_fields(value):
+            # A live host object (a resource, a client) is not data: its attributes may hold
+            # endpoints or credentials, so a template cannot walk into them.
+            at = describe(done) or "the value"
+            raise self.error(
+                f"{at} is a {type(value).__name__}, want data: templates read fields of results, "
+                "records, structs and models",
                 step.offset,
                 ref,
             )
