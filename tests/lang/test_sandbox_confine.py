@@ -191,3 +191,31 @@ def test_the_workers_environment_holds_no_key(monkeypatch: pytest.MonkeyPatch) -
         assert os.environ["OPENAI_API_KEY"] == "sk-secret-test"
     finally:
         pool.shutdown()
+
+
+def test_the_embedding_apps_own_folder_is_not_readable_from_a_confined_worker(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from danaflow.lang.confine import landlock_abi
+
+    if landlock_abi() <= 0:
+        pytest.skip("this kernel offers no Landlock: file confinement is not applied")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / ".env").write_text("OPENAI_API_KEY=sk-app-secret\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (app / "main.py").write_text(
+        "import sys\n"
+        "from danaflow.lang.confine import confine_os\n"
+        f"confine_os({str(work)!r})\n"
+        "import json\n"  # stdlib stays importable
+        "try:\n"
+        f"    open({str(app / '.env')!r}).read()\n"
+        "    print('READ')\n"
+        "except PermissionError:\n"
+        "    print('refused')\n"
+    )
+    out = subprocess.run([sys.executable, str(app / "main.py")], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "refused", out.stderr

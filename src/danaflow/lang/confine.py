@@ -246,11 +246,23 @@ def _seccomp(info: Confinement) -> None:
     info.seccomp = True
 
 
+def _package_root() -> str:
+    """The folder danaflow is imported from (site-packages, or a source checkout's src/)."""
+    import danaflow
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(danaflow.__file__)))
+
+
 def confine_os(workdir: str, info: Confinement | None = None, read_only: Iterable[str] = ()) -> Confinement:
     """Landlock and seccomp for the calling process, for good (see the module docstring)."""
     info = info if info is not None else Confinement()
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace of the worker by its own uid
-    readable = {sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path), *read_only}
+    readable = {sys.prefix, sys.base_prefix, sys.exec_prefix, _package_root(), *read_only}
+    # Of sys.path, only installed-package folders: the embedding app's own folder (sys.path[0],
+    # with its .env and data) is none of the worker's business.
+    readable |= {
+        p for p in sys.path if p and ("site-packages" in p or "dist-packages" in p or p.endswith(".zip"))
+    }
     readable |= {
         "/usr/lib",
         "/lib",
@@ -282,8 +294,9 @@ def confine(
 ) -> Confinement:
     """Confines the calling process for good (it is a worker about to run untrusted code).
 
-    ``read_only`` adds directories the worker may read (the Python installation and sys.path are
-    always readable, so lazy imports keep working); ``workdir`` is its only writable place.
+    ``read_only`` adds directories the worker may read (the Python installation, installed packages
+    and danaflow itself are always readable, so lazy imports keep working; the embedding app's own
+    folder is not); ``workdir`` is its only writable place.
     """
     info = Confinement()
     _set_rlimits(memory, cpu, info)
