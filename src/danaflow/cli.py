@@ -102,6 +102,10 @@ def run_command(
             "(flows; default $DANAFLOW_STORE, else RUN_ROOT/danaflow.db).",
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Run CachePolicy nodes without the result cache (flows)."),
+    ] = False,
     memory_limit: Annotated[
         str | None,
         typer.Option(
@@ -137,7 +141,15 @@ def run_command(
         raise typer.Exit(code)
     from danaflow.runs.cli_commands import run_command as run_flow
 
-    run_flow(target, input=input, run_root=run_root, prefix=prefix, progress=progress, store=store)
+    run_flow(
+        target,
+        input=input,
+        run_root=run_root,
+        prefix=prefix,
+        progress=progress,
+        store=store,
+        no_cache=no_cache,
+    )
 
 
 @app.command("check", cls=PlainCommand)
@@ -205,10 +217,11 @@ def ui_command(
 
 
 def _mount_run_commands() -> None:
-    from danaflow.runs.cli_commands import resume_command, runs_app
+    from danaflow.runs.cli_commands import cache_app, resume_command, runs_app
 
     app.command("resume", cls=PlainCommand)(resume_command)
     app.add_typer(runs_app, name="runs")
+    app.add_typer(cache_app, name="cache")
 
 
 def main(argv: list[str] | None = None) -> None:

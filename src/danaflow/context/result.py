@@ -152,6 +152,10 @@ class NodeExecutionResult(BaseModel):
     finished_at: datetime | None = None
     reused: bool = False
     """True when a resumed run took this result from a previous run instead of executing."""
+    cached: bool = False
+    """True when the node's CachePolicy key matched and the result came from the result cache."""
+    cached_from: str | None = None
+    """For a cached result, the id of the run that produced it."""
 
     _children: dict[str, NodeExecutionResult] = PrivateAttr(default_factory=dict)
 

@@ -19,6 +19,7 @@ from danaflow.errors import FlowDefinitionError
 from danaflow.template.scanner import ScanError, hier_refs
 
 from .nodes.base import Node
+from .policies import CachePolicy, RetryPolicy
 
 __all__ = [
     "AgentDefinition",
@@ -41,6 +42,10 @@ Condition = str | Callable[[Any], Any]
 class NodeElement:
     id: str
     node: Node
+    retry: RetryPolicy | None = None
+    """This node's retries; None: the nearest enclosing flow's default, if any."""
+    cache: CachePolicy | None = None
+    """This node's result cache; None: never cached."""
     kind = ExecutableTypeEnum.node
 
 
@@ -116,9 +121,13 @@ class _Composite:
 
     kind_name = "flow"
 
-    def __init__(self, id: str | None = None, *, description: str | None = None):
+    def __init__(
+        self, id: str | None = None, *, description: str | None = None, retry: RetryPolicy | None = None
+    ):
         self.id = id
         self.description = description
+        self.retry = _policy(retry, RetryPolicy, "retry", self._name())
+        """The RetryPolicy of every node below this one that declares none (the nearest wins)."""
         self._vars: dict[str, Any] = {}
         self._elements: dict[str, Element] = {}
         self._plan: FlowPlan | None = None
@@ -247,21 +256,22 @@ class FlowDefinition(_Composite):
 
     kind_name = "flow"
 
-    def __init__(self, id: str | None = None, *, description: str | None = None):
-        super().__init__(id, description=description)
+    def __init__(
+        self, id: str | None = None, *, description: str | None = None, retry: RetryPolicy | None = None
+    ):
+        super().__init__(id, description=description, retry=retry)
         self._edges: list[Edge] = []
 
     def vars(self, variables: Mapping[str, Any] | None = None, /, **more: Any) -> FlowDefinition:
         super().vars(variables, **more)
         return self
 
-    def node(self, id: str, node: Node) -> FlowDefinition:
-        if not isinstance(node, Node):
-            raise FlowDefinitionError(
-                f"node {id!r}: got {type(node).__name__}, want a Node (AIModelNode, CommandNode, ...)",
-                path=f"{self._name()}.{id}",
-            )
-        self._add(NodeElement(id, node))
+    def node(
+        self, id: str, node: Node, *, retry: RetryPolicy | None = None, cache: CachePolicy | None = None
+    ) -> FlowDefinition:
+        """Adds a node; ``retry`` runs it again when it fails, ``cache`` lets it reuse a result an
+        earlier run stored under the same key (``danaflow.flow.policies``)."""
+        self._add(_node_element(id, node, retry, cache, self))
         return self
 
     def subflow(
@@ -412,8 +422,10 @@ class AgentDefinition(_Composite):
         self._add(SubagentElement(id, agent))
         return self
 
-    def node(self, id: str, node: Node) -> AgentDefinition:
-        self._add(NodeElement(id, node))
+    def node(
+        self, id: str, node: Node, *, retry: RetryPolicy | None = None, cache: CachePolicy | None = None
+    ) -> AgentDefinition:
+        self._add(_node_element(id, node, retry, cache, self))
         return self
 
 
@@ -425,6 +437,25 @@ definitions changed through other references) is trusted only while nothing chan
 
 def _touch() -> None:
     _EPOCH[0] += 1
+
+
+def _node_element(id: str, node: Any, retry: Any, cache: Any, owner: _Composite) -> NodeElement:
+    path = f"{owner._name()}.{id}"
+    if not isinstance(node, Node):
+        raise FlowDefinitionError(
+            f"node {id!r}: got {type(node).__name__}, want a Node (AIModelNode, CommandNode, ...)", path=path
+        )
+    return NodeElement(
+        id, node, _policy(retry, RetryPolicy, "retry", path), _policy(cache, CachePolicy, "cache", path)
+    )
+
+
+def _policy(value: Any, cls: type, name: str, path: str) -> Any:
+    if value is None or isinstance(value, cls):
+        return value
+    raise FlowDefinitionError(
+        f"{name}=: got {type(value).__name__}, want a {cls.__name__} or None", path=path
+    )
 
 
 def _as_flow(flow: Any, id: str, owner: _Composite) -> FlowDefinition:

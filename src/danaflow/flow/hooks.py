@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from danaflow.context.context import ExecutionContext
     from danaflow.context.result import NodeExecutionResult
 
+    from .policies import ResultCache
+
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "InMemoryRun", "RunHooks"]
 
 DEFAULT_MAX_CONCURRENCY = 16
@@ -58,6 +60,8 @@ class RunHooks(Protocol):
     """How many leaf nodes may execute at once across the run."""
     inputs: Mapping[str, Any]
     """Node inputs by component path, e.g. given when resuming a run paused in waiting_input."""
+    # Optional, read with a default so older hooks keep working: ``result_cache``, the
+    # ResultCache (flow/policies.py) that CachePolicy nodes use; None or absent: nothing is cached.
 
     def run_started(self, root_path: str, component_paths: Sequence[str]) -> None:
         """Called once before anything executes, with every statically known component path.
@@ -103,6 +107,7 @@ class InMemoryRun:
         inputs: Mapping[str, Any] | None = None,
         public_state: Mapping[str, Any] | None = None,
         system_state: Mapping[str, Any] | None = None,
+        result_cache: ResultCache | None = None,
     ):
         self.run_id = run_id or f"mem_{uuid.uuid4().hex[:12]}"
         self.root_component_id = root_component_id
@@ -116,6 +121,8 @@ class InMemoryRun:
         self.resources: dict[str, Any] = dict(resources or {})
         self.max_concurrency = max_concurrency
         self.inputs: dict[str, Any] = dict(inputs or {})
+        self.result_cache = result_cache
+        """Where CachePolicy nodes keep results (None: in-memory runs cache nothing)."""
 
     def register_node_input_handler(self, handler: Any) -> Any:
         """The seeds register input handlers on the run context; this forwards to the bus."""

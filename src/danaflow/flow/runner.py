@@ -23,6 +23,7 @@ from danaflow.errors import ComponentError, InputRequired
 from danaflow.template.engine import TemplateEngine
 
 from ._algo import DagState, flow_failed, initial_ready, settle
+from ._cachekey import KeyMemo, NodeKey, node_key
 from ._llm import DefaultReasoner
 from .definition import (
     AgentDefinition,
@@ -37,7 +38,8 @@ from .definition import (
 )
 from .events import Event, EventBus, EventHandlerError, EventType
 from .hooks import InMemoryRun, RunHooks
-from .nodes.base import NodeFailedError
+from .nodes.base import Node, NodeFailedError
+from .policies import CachePolicy, RetryPolicy, error_line, make_entry, restore_hit, run_attempts
 
 __all__ = ["AgentRunner", "FlowRunner"]
 
@@ -55,12 +57,15 @@ def _now() -> datetime:
 class _Execution:
     """The state of one run of a root definition: hooks, bus, and the node concurrency limit."""
 
-    __slots__ = ("bus", "hooks", "semaphore")
+    __slots__ = ("bus", "cache", "hooks", "memo", "semaphore")
 
     def __init__(self, hooks: RunHooks):
         self.hooks = hooks
         self.bus: EventBus = hooks.event_bus
         self.semaphore = asyncio.Semaphore(max(1, int(getattr(hooks, "max_concurrency", 16) or 16)))
+        self.cache = getattr(hooks, "result_cache", None)
+        """The run's ResultCache (None: CachePolicy nodes run uncached)."""
+        self.memo = KeyMemo() if self.cache is not None else None
 
     # ---- one component ---------------------------------------------------------------------
     async def component(
@@ -210,12 +215,73 @@ class _Execution:
                 if not event.handled:
                     raise InputRequired(ctx.path, getattr(node, "description", None))
                 ctx.node_input = event.input
-        async with self.semaphore:
-            result = await node.execute(ctx)
+        key: NodeKey | None = None
+        if element.cache is not None and self.memo is not None:
+            key = node_key(element.cache, node, ctx, self.memo)
+            if key is not None and (hit := await self.cached(ctx, element.cache, key)) is not None:
+                return hit
+        retry = element.retry or _inherited_retry(ctx)
+        if retry is None:
+            async with self.semaphore:
+                result = await node.execute(ctx)
+        else:
+            result = await self.attempts(ctx, node, retry)
         if not isinstance(result, NodeExecutionResult):
             raise ComponentError(
                 f"{type(node).__name__}.execute returned {type(result).__name__}, want NodeExecutionResult",
                 path=ctx.path,
+            )
+        if key is not None and element.cache is not None and self.cache is not None:
+            entry = make_entry(element.cache, key, ctx, self.hooks.run_id, result)
+            if entry is not None:
+                self.cache.save(entry)
+        return result
+
+    async def attempts(self, ctx: ExecutionContext, node: Node, policy: RetryPolicy) -> NodeExecutionResult:
+        """Executes ``node`` as ``policy`` allows: each attempt in a span of its own, each retry an
+        event and a new start in the run's record (the store's ``attempt``)."""
+        hooks, path = self.hooks, ctx.path
+
+        async def attempt(n: int) -> NodeExecutionResult:
+            if n > 1:
+                hooks.component_started(path, ctx)
+            with hooks.span("attempt", path, name=f"attempt {n} {path}", **{"danaflow.attempt": n}):
+                async with self.semaphore:
+                    return await node.execute(ctx)
+
+        async def on_retry(n: int, exc: BaseException, wait: float) -> None:
+            if self.bus.has_handlers(EventType.node_retrying):
+                payload = {
+                    "attempt": n,
+                    "max_attempts": policy.max_attempts,
+                    "error_type": getattr(exc, "error_type", None) or type(exc).__name__,
+                    "error": error_line(exc),
+                    "delay_s": round(wait, 6),
+                }
+                await self.bus.emit(
+                    Event(EventType.node_retrying, path, ctx.component_id, _T.node, ctx, payload=payload)
+                )
+
+        return await run_attempts(policy, attempt, on_retry, path)
+
+    async def cached(
+        self, ctx: ExecutionContext, policy: CachePolicy, key: NodeKey
+    ) -> NodeExecutionResult | None:
+        """The result stored under ``key`` when it is fresh (announced by ``node_cached``), else None."""
+        assert self.cache is not None
+        entry = self.cache.lookup(key.digest)
+        if entry is None or not policy.fresh(entry.created_at):
+            return None
+        result = restore_hit(entry, ctx)
+        if result is not None and self.bus.has_handlers(EventType.node_cached):
+            payload = {
+                "cached_from": entry.run_id,
+                "cached_path": entry.path,
+                "cached_at": entry.created_at,
+                "key": entry.key,
+            }
+            await self.bus.emit(
+                Event(EventType.node_cached, ctx.path, ctx.component_id, _T.node, ctx, payload=payload)
             )
         return result
 
@@ -415,6 +481,22 @@ def _stamp(result: NodeExecutionResult, fields: dict[str, Any]) -> None:
     result.__pydantic_fields_set__.update(fields)
 
 
+def _inherited_retry(ctx: ExecutionContext) -> RetryPolicy | None:
+    """The RetryPolicy default of the nearest enclosing definition that has one (a conditional's
+    branch counts as the flow it is), or None."""
+    child, parent = ctx.component_id, ctx.parent
+    while parent is not None:
+        definition = parent.component_definition
+        if isinstance(definition, ConditionalElement):
+            then = definition.then
+            definition = then if then is not None and child in then._elements else definition.else_
+        policy = getattr(definition, "retry", None)
+        if isinstance(policy, RetryPolicy):
+            return policy
+        child, parent = parent.component_id, parent.parent
+    return None
+
+
 def evaluate_in(ctx: ExecutionContext, spec: Any, name: str) -> Any:
     """Evaluates a condition or items spec: a callable of the context, a Dana expression or a
     template string (anything with ``$``), or a literal value.
@@ -565,6 +647,8 @@ def _span_status(span: Any, result: NodeExecutionResult) -> None:
     set_status = getattr(span, "set_status", None)
     if set_status is None:
         return
+    if result.cached:
+        span.set_attribute("danaflow.cached_from", result.cached_from)
     status = result.execution_status
     if status is _FAILED:
         set_status("error", result.error.message if result.error is not None else None)

@@ -1,4 +1,5 @@
-"""The run commands of the ``danaflow`` CLI: run a Python target, resume, and list/show/rm runs.
+"""The run commands of the ``danaflow`` CLI: run a Python target, resume, list/show/rm runs, and
+clear the result cache.
 
 Each command is a plain function (usable from Python and tests) plus a thin Typer wrapper that turns
 a DanaflowError into a message and exit code 2. Exit codes: 0 completed, 1 failed, 3 waiting for
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "RunOutcome",
     "app",
+    "cache_app",
+    "clear_cache",
     "input_nodes",
     "list_runs",
     "load_target",
@@ -578,6 +581,16 @@ def remove_runs(
     return removed
 
 
+def clear_cache(path: str | None = None, run_root: Path | None = None, store: str | None = None) -> int:
+    """Removes the result cache's entries (those made by component ``path`` and below, or all);
+    returns how many. A run root with no store yet has nothing to clear."""
+    spec = _store_spec(run_root, store)
+    if isinstance(spec, Path) and not spec.exists():
+        return 0
+    with _open_store(run_root, store) as db:
+        return db.cache_clear(path)
+
+
 def _terminal_width(stream: TextIO) -> int | None:
     """``$COLUMNS``, else the terminal's width, else None (a pipe: nothing is cut)."""
     columns = os.environ.get("COLUMNS", "")
@@ -649,6 +662,10 @@ ProgressOpt = Annotated[
         help="Live table of components (default on a terminal), or one line per finished component.",
     ),
 ]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Run CachePolicy nodes without reading or writing the result cache."),
+]
 RunIdArg = Annotated[
     str, typer.Argument(metavar="RUN", help="A run id, a unique prefix of one, or 'latest'.")
 ]
@@ -679,6 +696,7 @@ def run_command(
     ] = None,
     progress: ProgressOpt = None,
     store: StoreOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Run an agent or flow from a Python module, durably.
 
@@ -693,6 +711,7 @@ def run_command(
             run_id_prefix=prefix,
             progress=progress,
             store=store,
+            use_cache=not no_cache,
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
@@ -713,6 +732,7 @@ def resume_command(
     run_root: RunRootOpt = None,
     progress: ProgressOpt = None,
     store: StoreOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Resume a run, from --from PATH or where it stopped.
 
@@ -727,6 +747,7 @@ def resume_command(
             run_root=run_root,
             progress=progress,
             store=store,
+            use_cache=not no_cache,
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
@@ -816,6 +837,28 @@ def rm_command(
         raise _fail(exc) from exc
 
 
+def cache_clear_command(
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path", metavar="PATH", help="Only entries made by this component and those below it."
+        ),
+    ] = None,
+    run_root: RunRootOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Remove cached node results (all, or those of --path PATH).
+
+    Later runs execute those CachePolicy nodes again and store fresh results.
+    """
+    try:
+        removed = clear_cache(path, run_root, store)
+    except DanaflowError as exc:
+        raise _fail(exc) from exc
+    what = "entry" if removed == 1 else "entries"
+    typer.echo(f"removed {removed} cache {what}" + (f" under {path}" if path else ""))
+
+
 def _typer(help: str) -> typer.Typer:
     return typer.Typer(help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
@@ -824,7 +867,10 @@ runs_app = _typer("List, show and remove runs.")
 for _name, _command in (("list", list_command), ("show", show_command), ("rm", rm_command)):
     runs_app.command(_name, cls=PlainCommand)(_command)
 
-app = _typer("The run commands standalone: python -m danaflow.runs list|show|rm|run|resume.")
+cache_app = _typer("The result cache of CachePolicy nodes.")
+cache_app.command("clear", cls=PlainCommand)(cache_clear_command)
+
+app = _typer("The run commands standalone: python -m danaflow.runs list|show|rm|run|resume|cache.")
 for _name, _command in (
     ("run", run_command),
     ("resume", resume_command),
@@ -833,3 +879,4 @@ for _name, _command in (
     ("rm", rm_command),
 ):
     app.command(_name, cls=PlainCommand)(_command)
+app.add_typer(cache_app, name="cache")

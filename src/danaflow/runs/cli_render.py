@@ -239,7 +239,10 @@ def render_run(
                 label += "  (reused)"
             if c.attempt > 1:
                 label += f"  (attempt {c.attempt})"
-            text = outcome_text(_parse(c)) if c.status == "completed" else None
+            data = _parse(c) if c.status == "completed" else None
+            if data is not None and data.get("cached"):
+                label += f"  (cached from {clean(str(data.get('cached_from')))})"
+            text = outcome_text(data) if data is not None else None
             if text is not None:
                 room = width - len(prefix) - len(branch) - len(label) - 4
                 label += f"  → {shorten(clean(text), max(room, 20))}"
@@ -275,6 +278,8 @@ def render_component(record: ComponentRecord) -> str:
     )
     if record.prompt_tokens or record.completion_tokens:
         out.append(f"tokens     {record.prompt_tokens} prompt + {record.completion_tokens} completion")
+    if data.get("cached"):
+        out.append(f"cached     from run {clean(str(data.get('cached_from')))}")
 
     def section(title: str, value: Any) -> None:
         if value is None or value == {} or value == []:

@@ -28,6 +28,7 @@ from danaflow.flow.hooks import DEFAULT_MAX_CONCURRENCY
 from danaflow.observability import ComponentMetric, ObservabilitySettings, Telemetry
 
 from .artifacts import ArtifactManager, BackgroundWriter, RunDirectory
+from .cache import StoreResultCache
 from .provenance import code_fingerprint, inputs_hash, run_id_for
 from .resume import ResumePlan
 from .store import ComponentRecord, RunRecord, RunStore, configured_store, open_store
@@ -49,6 +50,7 @@ class RunContext:
     ``run_root/danaflow.db``), or None: ``$DANAFLOW_STORE``, else that index. Set ``previous_run_id``
     (and optionally ``start_hierarchy_path``) to resume; ``inputs`` answer nodes that ask for input,
     by component path. ``static_inputs`` are the same, given up front and saved in the run dir.
+    ``use_cache=False`` runs CachePolicy nodes without reading or writing the result cache.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class RunContext:
         result_files: str | None = None,
         source_files: Iterable[Path | str] = (),
         meta: Mapping[str, Any] | None = None,
+        use_cache: bool = True,
     ):
         self.root_component_id: str | None = root_component_id
         self.project_root = Path(project_root).resolve()
@@ -112,6 +115,9 @@ class RunContext:
         """The run's working directory (set by IsolatedExecution); nodes that spawn processes use it."""
         self.environ: dict[str, str] | None = None
         """The run's environment (os.environ plus IsolatedExecution's overlay), for subprocesses."""
+        self.use_cache = use_cache
+        """Whether CachePolicy nodes read and write the store's result cache (``--no-cache``: no)."""
+        self._result_cache: StoreResultCache | None = None
 
         self._run_id: str | None = None
         self.run_dir: RunDirectory | None = None
@@ -138,6 +144,15 @@ class RunContext:
                 spec = self.run_root / "danaflow.db"
             self._store = open_store(spec)
         return self._store
+
+    @property
+    def result_cache(self) -> StoreResultCache | None:
+        """The result cache CachePolicy nodes use: this run's store, or None with ``use_cache=False``."""
+        if not self.use_cache:
+            return None
+        if self._result_cache is None:
+            self._result_cache = StoreResultCache(self.store)
+        return self._result_cache
 
     @property
     def is_setup(self) -> bool:

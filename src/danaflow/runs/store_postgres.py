@@ -439,8 +439,8 @@ class PostgresRunStore(RunStore):
         with self._connection() as conn:
             if path is None:
                 return conn.execute("DELETE FROM cache").rowcount
-            sql_ = "DELETE FROM cache WHERE path = %s OR left(path, %s) = %s"
-            return conn.execute(sql_, (path, len(path) + 1, path + ".")).rowcount
+            query = "DELETE FROM cache WHERE path = %s OR left(path, %s) = %s"
+            return conn.execute(query, (path, len(path) + 1, path + ".")).rowcount
 
     def close(self) -> None:
         with self._lock:
