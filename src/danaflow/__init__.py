@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "AgentExecutionContext": "danaflow.context.kinds",
     "AgentRunner": "danaflow.flow.runner",
     "AgentState": "danaflow.context.state",
+    "CachePolicy": "danaflow.flow.policies",
     "ChainOfThoughtStrategy": "danaflow.planning.strategies",
     "CommandNode": "danaflow.flow.nodes.command",
     "CommandNodeSettings": "danaflow.flow.nodes.command",
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "PythonNode": "danaflow.flow.nodes.python",
     "ReActStrategy": "danaflow.planning.strategies",
     "ReasoningStrategy": "danaflow.planning.strategies",
+    "RetryPolicy": "danaflow.flow.policies",
     "RunContext": "danaflow.runs.context",
     "SandboxContext": "danaflow.lang.sandbox",
     "StepResult": "danaflow.planning.result",
@@ -83,6 +85,7 @@ __all__ = [
     "AgentExecutionContext",
     "AgentRunner",
     "AgentState",
+    "CachePolicy",
     "ChainOfThoughtStrategy",
     "CommandNode",
     "CommandNodeSettings",
@@ -123,6 +126,7 @@ __all__ = [
     "PythonNode",
     "ReActStrategy",
     "ReasoningStrategy",
+    "RetryPolicy",
     "RunContext",
     "SandboxContext",
     "StepResult",
@@ -185,6 +189,7 @@ if TYPE_CHECKING:  # pragma: no cover
         FolderAnalyzerSettings,
     )
     from danaflow.flow.nodes.python import PythonNode
+    from danaflow.flow.policies import CachePolicy, RetryPolicy
     from danaflow.flow.runner import AgentRunner, FlowRunner
     from danaflow.lang.api import ExecutionOutcome
     from danaflow.lang.registry import FunctionRegistry

@@ -24,6 +24,7 @@ from .nodes import (
     Node,
     PythonNode,
 )
+from .policies import CachePolicy, RetryPolicy
 from .runner import AgentRunner, FlowRunner
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "AIModelNodeSettings",
     "AgentDefinition",
     "AgentRunner",
+    "CachePolicy",
     "CommandNode",
     "CommandNodeSettings",
     "DanaNode",
@@ -53,5 +55,6 @@ __all__ = [
     "NodeExecutionResult",
     "NodeOutcome",
     "PythonNode",
+    "RetryPolicy",
     "RunHooks",
 ]
