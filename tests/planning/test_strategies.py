@@ -1,5 +1,6 @@
 """Reasoning strategies over HTTP to the fake LLM server: direct, chain of thought, ReAct with real
-tools (a Python function and a subprocess command)."""
+tools (a Python function and a subprocess command), in the JSON turn protocol and natively through
+the providers' tool APIs."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ async def test_react_calls_a_python_function_tool_until_finish(ctx, fake_llm):
         turn("I need line B's defects", "defects", {"line": "B"}),
         turn("B has 7, that is the answer", "finish", answer="7 defects on line B"),
     )
-    result = await ReActStrategy(max_iterations=3).arun("How many defects on line B?", ctx)
+    result = await ReActStrategy(max_iterations=3, native=False).arun("How many defects on line B?", ctx)
     assert calls == ["B"]
     assert result.answer == "7 defects on line B" and result.reasoning == "B has 7, that is the answer"
     assert result.trace == [
@@ -115,7 +116,7 @@ async def test_react_calls_a_command_tool_in_a_real_subprocess(ctx, fake_llm, tm
         turn("look up the night shift", "grep_shift", {"shift": "night"}),
         turn("night has 31", "finish", answer=31),
     )
-    result = await ReActStrategy(output_type=int).arun("Defects on the night shift?", ctx)
+    result = await ReActStrategy(output_type=int, native=False).arun("Defects on the night shift?", ctx)
     assert result.answer == 31
     assert result.trace[0]["observation"].startswith("night,31")
     assert "observation: night,31" in fake_llm.requests[1].prompt
@@ -135,7 +136,7 @@ async def test_react_turns_tool_errors_into_observations(ctx, fake_llm):
         turn("now properly", "units", {"line": "A"}),
         turn("done", "finish", answer="100"),
     )
-    result = await ReActStrategy().arun("Units on A?", ctx)
+    result = await ReActStrategy(native=False).arun("Units on A?", ctx)
     assert result.answer == "100"
     assert result.trace[0]["observation"].startswith("error: tool 'units' refused its arguments")
     assert result.trace[1]["observation"] == "100"
@@ -147,7 +148,7 @@ async def test_react_stops_after_max_iterations_with_a_clear_error(ctx, fake_llm
     with pytest.raises(
         ComponentError, match=r"no final answer within max_iterations=2 \(actions: ping, ping\)"
     ):
-        await ReActStrategy(max_iterations=2).arun("Loop forever", ctx)
+        await ReActStrategy(max_iterations=2, native=False).arun("Loop forever", ctx)
     assert len(fake_llm.requests) == 2
 
 
@@ -167,3 +168,49 @@ def test_react_tool_selection(ctx):
         ReActStrategy(tools=["db"]).available_tools(ctx)
     with pytest.raises(ComponentError, match="want at least 1"):
         ReActStrategy(max_iterations=0)
+
+
+# ---- ReAct through the provider's tool API ----------------------------------------------------------
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_native_react_offers_the_tools_and_answers_with_a_typed_value(fake_llm, api):
+    from danaflow.context import ExecutionContext
+
+    def defects(line: str) -> int:
+        """Defects counted on a production line."""
+        return {"A": 3, "B": 7}[line]
+
+    llm = fake_llm.resource(api=api)
+    fake_llm.reply_tool_calls(("defects", {"line": "A"}), ("defects", {"line": "B"}), text="Both lines.")
+    fake_llm.reply("10")
+    with ExecutionContext(reasoning_llm=llm) as ctx:
+        ctx.register_resource(ToolResource("defects", "Defects of a line", func=defects))
+        strategy = ReActStrategy(output_type=int)
+        assert strategy.uses_native_tools(llm, strategy.available_tools(ctx))
+        result = await strategy.arun("Defects on A and B together?", ctx)
+    assert result.answer == 10 and result.strategy == "react" and result.reasoning == "Both lines."
+    assert result.trace == [
+        {"thought": "Both lines.", "action": "defects", "args": {"line": "A"}, "observation": "3"},
+        {"thought": "Both lines.", "action": "defects", "args": {"line": "B"}, "observation": "7"},
+    ]
+    first, second = fake_llm.requests
+    assert first.tools == ["defects"] and "Call the tools you need" in first.system
+    assert [r["content"] for r in second.tool_results] == ["3", "7"]
+
+
+async def test_native_react_out_of_turns_is_the_same_clear_error(ctx, fake_llm):
+    ctx.register_resource(ToolResource("ping", "Answers pong", func=lambda: "pong"))
+    fake_llm.default_reply = fake_llm.tool_calls(("ping", {}))
+    with pytest.raises(
+        ComponentError, match=r"no final answer within max_iterations=2 \(actions: ping, ping\)"
+    ):
+        await ReActStrategy(max_iterations=2).arun("Loop forever", ctx)
+    assert len(fake_llm.requests) == 3
+
+
+async def test_react_falls_back_to_json_turns_when_the_provider_takes_no_tools(ctx, fake_llm, llm):
+    llm.provider.supports_tools = False
+    ctx.register_resource(ToolResource("ping", "Answers pong", func=lambda: "pong"))
+    fake_llm.reply(turn("ping it", "ping"), turn("got it", "finish", answer="pong"))
+    result = await ReActStrategy().arun("Ping?", ctx)
+    assert result.answer == "pong" and result.trace[0]["observation"] == "pong"
+    assert fake_llm.requests[0].tools == []

@@ -40,6 +40,9 @@ class EventType(StrEnum):
     component_completed = "component_completed"
     component_failed = "component_failed"
     run_completed = "run_completed"
+    tool_called = "tool_called"
+    """A model's tool call finished (AIModelNode, ReAct; payload: id, tool, arguments, round,
+    result or error, ran, duration_s)."""
 
 
 ALL_EVENTS = "*"

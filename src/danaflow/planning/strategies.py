@@ -3,9 +3,11 @@
 A strategy takes a task text, the ExecutionContext (for tools and state) and an LLMResource, and
 returns a StrategyResult. Every strategy asks for typed answers (``LLMResource.agenerate`` with a
 pydantic model), never free text it would have to parse: chain of thought asks for
-``{reasoning, answer}``; ReAct asks, turn after turn, for ``{thought, action, args, answer}``
-and calls the registered ToolResource the action names until the model says ``finish`` or the
-iteration budget is spent. Strategies are async first; ``run`` is the blocking twin.
+``{reasoning, answer}``. ReAct offers the tools through the provider's native tool API (the
+loop of llm/tools.py: the model's calls run, concurrently when it asks for several, and their
+results go back until it answers); with a provider that takes no tools it asks, turn after turn,
+for ``{thought, action, args, answer}`` instead and calls the ToolResource the action names until
+the model says ``finish``. Strategies are async first; ``run`` is the blocking twin.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, create_model
 
+from danaflow.context.mcp import MCPResource
 from danaflow.context.resources import ToolResource
-from danaflow.errors import ComponentError, ResourceError
+from danaflow.errors import ComponentError, ResourceError, ToolLoopError
+from danaflow.flow.tool_calls import tool_event_recorder
 from danaflow.template.engine import to_text
 
 from ._sync import run_sync
@@ -176,23 +180,28 @@ class ChainOfThoughtStrategy(_Strategy):
 
 class ReActStrategy(_Strategy):
     """Reason + act: the LLM picks a tool and its arguments, sees the result, and repeats until it
-    answers with the ``finish`` action; at most ``max_iterations`` turns.
+    answers; at most ``max_iterations`` turns that call tools.
 
-    ``tools`` are names of registered ToolResources (or ToolResource objects); None means every
-    callable ToolResource visible in the context. A tool error or an unknown tool becomes the
-    turn's observation, so the model can correct itself; running out of turns raises
-    ComponentError naming the context's path and the tools called.
+    ``tools`` are names of registered ToolResources or MCPResources (or the objects); None means
+    every callable ToolResource visible in the context, and the tools of its MCPResources.
+    ``native`` None uses the provider's tool API when it has one (and there are tools), True
+    insists on it, False uses the JSON turn protocol (``{thought, action, args, answer}``, an
+    action ``finish`` to answer). Either way a tool error or an unknown tool goes back to the
+    model, so it can correct itself; running out of turns raises ComponentError naming the
+    context's path and the tools called. Natively, every call is a ``tool_called`` event and a
+    span, and its turns' text is the trace's ``thought``.
     """
 
     name = "react"
 
     def __init__(
         self,
-        tools: list[str | ToolResource] | None = None,
+        tools: list[str | ToolResource | MCPResource] | None = None,
         *,
         max_iterations: int = 5,
         output_type: Any = None,
         max_observation_chars: int = 2000,
+        native: bool | None = None,
         **llm_options: Any,
     ):
         super().__init__(output_type=output_type, **llm_options)
@@ -201,6 +210,7 @@ class ReActStrategy(_Strategy):
         self.tools = tools
         self.max_iterations = max_iterations
         self.max_observation_chars = max_observation_chars
+        self.native = native
 
     def available_tools(self, context: ExecutionContext) -> dict[str, ToolResource]:
         """The tools this strategy may call, by name."""
@@ -210,9 +220,14 @@ class ReActStrategy(_Strategy):
                 resource = context.get_resource(name)
                 if isinstance(resource, ToolResource) and resource.is_callable:
                     found[name] = resource
+                elif isinstance(resource, MCPResource):
+                    found.update((t.name, t) for t in resource.tools)
             return found
         for tool in self.tools:
             resource = context.get_resource(tool) if isinstance(tool, str) else tool
+            if isinstance(resource, MCPResource):
+                found.update((t.name, t) for t in resource.tools)
+                continue
             if not isinstance(resource, ToolResource):
                 raise ComponentError(
                     f"ReActStrategy: resource {tool!r} is a {type(resource).__name__}, want a ToolResource",
@@ -253,11 +268,20 @@ class ReActStrategy(_Strategy):
                 lines.append(f"   observation: {turn['observation']}")
         return "\n".join(lines)
 
+    def uses_native_tools(self, llm: Any, tools: dict[str, ToolResource]) -> bool:
+        """Whether this run goes through the provider's tool API (see ``native``)."""
+        if self.native is not None:
+            return self.native
+        supports = getattr(llm, "supports_tools", None)
+        return bool(tools) and callable(supports) and supports(self.llm_options.get("model"))
+
     async def arun(
         self, task: str, context: ExecutionContext, *, llm: Any = None, output_type: Any = None
     ) -> StrategyResult:
         llm = llm if llm is not None else reasoning_llm(context)
         tools = self.available_tools(context)
+        if self.uses_native_tools(llm, tools):
+            return await self._arun_native(task, context, llm, tools, output_type)
         model = self.turn_model(list(tools), self._type(output_type))
         history: list[dict[str, Any]] = []
         for _ in range(self.max_iterations):
@@ -285,6 +309,50 @@ class ReActStrategy(_Strategy):
             path=context.path,
         )
 
+    async def _arun_native(
+        self,
+        task: str,
+        context: ExecutionContext,
+        llm: Any,
+        tools: dict[str, ToolResource],
+        output_type: Any,
+    ) -> StrategyResult:
+        if not hasattr(llm, "arun_tools"):
+            raise ComponentError(
+                f"ReActStrategy(native=True): got an LLM of type {type(llm).__name__}, want an LLMResource",
+                path=context.path,
+            )
+        options = {"system": _NATIVE_SYSTEM, **self.llm_options}
+        try:
+            run = await llm.arun_tools(
+                task,
+                list(tools.values()),
+                max_tool_rounds=self.max_iterations,
+                output_type=self._type(output_type),
+                on_call=tool_event_recorder(context),
+                **options,
+            )
+        except ToolLoopError as exc:
+            called = ", ".join(c.name for c in exc.calls) or "none"
+            raise ComponentError(
+                f"ReAct found no final answer within max_iterations={self.max_iterations} "
+                f"(actions: {called}); want a final answer, or a larger max_iterations",
+                path=context.path,
+            ) from exc
+        thoughts = [m.get("content") or "" for m in run.messages if m.get("tool_calls")]
+        limit = self.max_observation_chars
+        trace = [
+            {
+                "thought": thoughts[c.round - 1] if c.round <= len(thoughts) else "",
+                "action": c.name,
+                "args": c.arguments,
+                "observation": c.text if len(c.text) <= limit else c.text[:limit] + "...",
+            }
+            for c in run.calls
+        ]
+        reasoning = "\n".join(t for t in thoughts if t) or None
+        return StrategyResult(answer=run.value, reasoning=reasoning, trace=trace, strategy=self.name)
+
     async def _observe(self, tool: ToolResource, args: dict[str, Any]) -> str:
         try:
             value = await tool.acall(**args)
@@ -295,4 +363,12 @@ class ReActStrategy(_Strategy):
         return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
 
     def __repr__(self) -> str:
-        return f"ReActStrategy(tools={self.tools!r}, max_iterations={self.max_iterations})"
+        return (
+            f"ReActStrategy(tools={self.tools!r}, max_iterations={self.max_iterations}, native={self.native})"
+        )
+
+
+_NATIVE_SYSTEM = (
+    "Solve the task. Call the tools you need (several at once when they do not depend on each "
+    "other); when you know the answer, reply with it and call no tool."
+)

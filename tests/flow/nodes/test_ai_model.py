@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+
+import pytest
 from pydantic import BaseModel
 
 from danaflow.context import ExecutionStatusEnum as S
-from danaflow.context import NodeInput, NodeOutput
+from danaflow.context import MCPResource, NodeInput, NodeOutput, ToolResource
 from danaflow.flow import (
     AIModelCallConfig,
     AIModelNode,
@@ -187,3 +192,154 @@ async def test_a_plain_node_input_gives_its_variables_to_prompt_and_instructions
 async def test_an_unanswered_input_request_waits():
     result = await FlowRunner(_asking_flow(), InMemoryRun()).run()
     assert result.execution_status is S.waiting_input
+
+
+# ---- native tool calling -----------------------------------------------------------------------------
+def _tool_run(tmp_path, llm, **settings):
+    from danaflow.observability import ObservabilitySettings
+
+    rc = RunContext(
+        "f",
+        project_root=tmp_path,
+        run_root=tmp_path / "runs",
+        llm=llm,
+        observability_settings=ObservabilitySettings(exporters=("memory",), capture_content=True),
+    )
+    rc.setup_run("tools")
+    return rc
+
+
+def _events(rc) -> list[dict]:
+    lines = (rc.run_dir.root / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_tool_calls_are_run_recorded_as_events_and_spans_and_land_in_the_outcome(fake_llm, tmp_path):
+    looked_up: list[str] = []
+
+    def defects(line: str) -> int:
+        """Defects counted on a production line."""
+        looked_up.append(line)
+        return {"A": 3, "B": 7}[line]
+
+    fake_llm.reply_tool_calls(("defects", {"line": "A"}), ("defects", {"line": "B"}))
+    fake_llm.reply("B has more defects (7 against 3).")
+    rc = _tool_run(tmp_path, fake_llm.resource())
+    rc.register_resource("defects", ToolResource("defects", "Defects of a line", func=defects))
+    flow = FlowDefinition("f").node(
+        "compare",
+        AIModelNode(AIModelNodeSettings(prompt="Which line has more defects?", tools=["defects"])),
+    )
+    try:
+        result = asyncio.run(FlowRunner(flow, rc).run())
+        spans = rc.telemetry.spans()
+        events = _events(rc)
+    finally:
+        rc.close()
+    node = result.get_result("compare")
+    assert node.execution_status is S.completed, node.error
+    assert node.outcome.text == "B has more defects (7 against 3)."
+    assert sorted(looked_up) == ["A", "B"]
+    calls = node.outcome.get("tool_calls")
+    assert [(c["tool"], c["arguments"], c["result"]) for c in calls] == [
+        ("defects", {"line": "A"}, "3"),
+        ("defects", {"line": "B"}, "7"),
+    ]
+    assert node.outcome.get("tool_rounds") == 1
+    assert node.usage.prompt_tokens > 0  # both model calls counted for the node
+    tool_events = [e for e in events if e["type"] == "tool_called"]
+    assert [e["path"] for e in tool_events] == ["f.compare", "f.compare"]
+    assert [e["payload"]["arguments"] for e in tool_events] == [{"line": "A"}, {"line": "B"}]
+    assert [e["payload"]["result"] for e in tool_events] == ["3", "7"]
+    node_span = next(s for s in spans if s.kind == "node" and s.path == "f.compare")
+    tool_spans = [s for s in spans if s.kind == "tool"]
+    assert len(tool_spans) == 2 and all(s.parent_id == node_span.span_id for s in tool_spans)
+    assert {s.attributes["gen_ai.tool.call.result"] for s in tool_spans} == {"3", "7"}
+
+
+class Verdict(BaseModel):
+    line: str
+    defects: int
+
+
+async def test_tools_with_structured_output_and_an_invalid_call_re_asked(fake_llm):
+    tool = ToolResource("defects", func=lambda line: {"A": 3, "B": 7}[line])
+    fake_llm.reply_tool_calls(("defects", {"lines": "B"}))  # wrong argument name
+    fake_llm.reply_tool_calls(("defects", {"line": "B"}))
+    fake_llm.reply_json({"line": "B", "defects": 7})
+    node = AIModelNode(
+        AIModelNodeSettings(
+            prompt="Defects of line B?",
+            tools=[tool],
+            model_call_config=AIModelCallConfig(structured_output=Verdict),
+        ),
+        llm=fake_llm.resource(api="anthropic"),
+    )
+    result = await FlowRunner(FlowDefinition("f").node("ask", node)).run()
+    ask = result.get_result("ask")
+    assert ask.execution_status is S.completed, ask.error
+    assert ask.outcome.structured == Verdict(line="B", defects=7)
+    assert json.loads(ask.outcome.text) == {"line": "B", "defects": 7}
+    first, second = ask.outcome.get("tool_calls")
+    assert "refused its arguments" in first["error"] and first["result"] is None
+    assert second["result"] == "7"
+    assert fake_llm.requests[1].tool_results[0]["is_error"] is True
+
+
+async def test_the_round_bound_fails_the_node_naming_it(fake_llm):
+    fake_llm.default_reply = fake_llm.tool_calls(("ping", {}))
+    node = AIModelNode(
+        AIModelNodeSettings(
+            prompt="ping forever", tools=[ToolResource("ping", func=lambda: "pong")], max_tool_rounds=1
+        ),
+        llm=fake_llm.resource(),
+    )
+    result = await FlowRunner(FlowDefinition("f").node("ask", node)).run()
+    ask = result.get_result("ask")
+    assert ask.execution_status is S.failed
+    assert ask.error.type == "ToolLoopError" and ask.error.path == "f.ask"
+    assert "after max_tool_rounds=1" in ask.error.message
+    assert len(fake_llm.requests) == 2
+
+
+async def test_a_tool_name_nobody_registered_fails_the_node_listing_what_is(fake_llm):
+    node = AIModelNode(AIModelNodeSettings(prompt="hi", tools=["nope"]), llm=fake_llm.resource())
+    result = await FlowRunner(FlowDefinition("f").node("ask", node)).run()
+    ask = result.get_result("ask")
+    assert ask.execution_status is S.failed
+    assert "AIModelNode: no resource named 'nope' to offer as a tool" in ask.error.message
+    assert fake_llm.requests == []
+
+
+MCP_SERVER = '''
+from mcp.server import MCPServer
+
+server = MCPServer("stock")
+
+
+@server.tool()
+def stock(item: str) -> int:
+    """Units of an item in stock."""
+    return {"bolts": 120, "nuts": 40}[item]
+
+
+if __name__ == "__main__":
+    server.run("stdio")
+'''
+
+
+async def test_an_mcp_servers_tools_are_offered_and_called(fake_llm, tmp_path):
+    pytest.importorskip("mcp")
+    (tmp_path / "stock_server.py").write_text(MCP_SERVER, encoding="utf-8")
+    stock = MCPResource("stock", command=[sys.executable, "stock_server.py"], cwd=tmp_path)
+    fake_llm.reply_tool_calls(("stock", {"item": "nuts"}))
+    fake_llm.reply("40 nuts.")
+    node = AIModelNode(AIModelNodeSettings(prompt="How many nuts?", tools=[stock]), llm=fake_llm.resource())
+    try:
+        result = await FlowRunner(FlowDefinition("f").node("ask", node)).run()
+    finally:
+        stock.close()
+    ask = result.get_result("ask")
+    assert ask.execution_status is S.completed, ask.error
+    assert ask.outcome.text == "40 nuts." and ask.outcome.get("tool_calls")[0]["result"] == "40"
+    assert fake_llm.requests[0].tools == ["stock"]

@@ -6,6 +6,9 @@ With ``AIModelCallConfig(structured_output=T)`` the answer is validated to ``T``
 LLMResource concurrently: the resource's ``on_call`` records are routed by a context variable,
 which asyncio keeps per task. A node made with ``input_required=True`` takes an
 ``AIModelNodeInput`` (seed 004) whose ``prompt_variables`` fill the prompt template.
+With ``tools=[...]`` the model may call them through its provider's tool API (the loop is
+llm/tools.py): each call is a ``tool_called`` event and a span, the calls land in
+``outcome.tool_calls``, and ``max_tool_rounds`` bounds the model turns that ask for tools.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from danaflow.context.result import NodeExecutionResult, NodeInput, NodeOutcome, NodeOutput, Usage
+from danaflow.errors import ComponentError
 from danaflow.template.engine import TemplateEngine, to_text
 from danaflow.template.prompt import Prompt
 
 from .._llm import resolve_llm
+from ..tool_calls import resolve_tools, tool_event_recorder
 from ._paths import input_variables
 from .base import Node
 
@@ -72,6 +77,11 @@ class AIModelNodeSettings(BaseModel):
     resource: str | None = None
     """The name of a registered LLM resource to use instead (``ctx.get_resource(name)``)."""
     model_call_config: AIModelCallConfig = Field(default_factory=AIModelCallConfig)
+    tools: list[Any] = Field(default_factory=list)
+    """Tools the model may call: ToolResources, MCPResources (all their tools), or registered names."""
+    max_tool_rounds: int = Field(default=5, ge=1)
+    """Model turns that may ask for tools (a turn's several calls run concurrently); a model still
+    asking after them fails the node with ToolLoopError."""
 
 
 class AIModelNode(Node):
@@ -114,10 +124,14 @@ class AIModelNode(Node):
         if llm is None:
             llm = resolve_llm(ctx, s.model)
         records: list[Any] = []
+        extra: dict[str, Any] = {}
         token = _CALLS.set(records)
         try:
             _watch(llm)
-            value, text = await _ask(llm, prompt, cfg.structured_output, options)
+            if s.tools:
+                value, text, extra = await self._ask_with_tools(ctx, llm, prompt, options)
+            else:
+                value, text = await _ask(llm, prompt, cfg.structured_output, options)
         finally:
             _CALLS.reset(token)
         usage = None
@@ -131,6 +145,7 @@ class AIModelNode(Node):
             text=text,
             structured=value if cfg.structured_output is not None else None,
             model=model,
+            **extra,
         )
         return self.make_result(
             outcome,
@@ -138,6 +153,32 @@ class AIModelNode(Node):
             usage=usage,
             input={"prompt": prompt, **({"system": options["system"]} if "system" in options else {})},
         )
+
+    async def _ask_with_tools(
+        self, ctx: ExecutionContext, llm: Any, prompt: str, options: dict[str, Any]
+    ) -> tuple[Any, str, dict[str, Any]]:
+        s = self.settings
+        if not hasattr(llm, "arun_tools"):
+            raise ComponentError(
+                f"AIModelNode: got tools with an LLM of type {type(llm).__name__}, want an LLMResource "
+                "(tool calling goes through its provider's tool API)",
+                path=ctx.path,
+            )
+        tools = resolve_tools(ctx, s.tools, "AIModelNode")
+        desired = s.model_call_config.structured_output
+        run = await llm.arun_tools(
+            prompt,
+            tools,
+            max_tool_rounds=s.max_tool_rounds,
+            output_type=desired,
+            on_call=tool_event_recorder(ctx),
+            **options,
+        )
+        value, text = run.value, run.text
+        if desired is not None:
+            text = _as_text(value)
+        extra = {"tool_calls": [c.to_dict() for c in run.calls], "tool_rounds": run.rounds}
+        return value, text, extra
 
 
 _CALLS: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
@@ -170,14 +211,18 @@ async def _ask(llm: Any, prompt: str, desired: Any, options: dict[str, Any]) -> 
         value = await llm.areason(prompt, desired, **options)
     else:
         value = await asyncio.to_thread(llm.reason, prompt, desired, **options)
+    return value, _as_text(value)
+
+
+def _as_text(value: Any) -> str:
     if isinstance(value, str):
-        return value, value
+        return value
     if isinstance(value, BaseModel):
-        return value, value.model_dump_json()
+        return value.model_dump_json()
     try:
-        return value, json.dumps(value, default=to_text)
+        return json.dumps(value, default=to_text)
     except (TypeError, ValueError):
-        return value, to_text(value)
+        return to_text(value)
 
 
 def _input_variables(node_input: Any) -> tuple[dict[str, Any], dict[str, Any]]:
