@@ -491,6 +491,12 @@ SEED002_SYSTEM = """
 # Accessing a system-provided value (conceptual)
 log(f"Current Dana runtime version: {system:dana_version}")
 """
+SEED002_DESIRED_TYPE = """
+    # A function checking for a caller-desired type (passed by the system)
+    if system:__dana_desired_type == UserProfile:
+        log("Caller expects a UserProfile struct.")
+        # ... function attempts to return a UserProfile
+"""
 SEED002_PYTHON = '''
 from danaflow import SandboxContext
 # Create context with initial state
@@ -525,12 +531,22 @@ def test_seed002_the_scope_examples():
     assert ctx.get("public:shared_api_endpoint") == "https://api.example.com/v1"
 
 
-@pytest.mark.xfail(
-    reason="system:dana_version is issue 11 item 3 (the language's system: values)", strict=False
-)
 def test_seed002_the_system_scope_example():
     outcome = danaflow.run(SEED002_SYSTEM, danaflow.SandboxContext())
     assert outcome.error is None, outcome.error
+    assert [r["message"] for r in outcome.logs] == [f"Current Dana runtime version: {danaflow.__version__}"]
+
+
+def test_seed002_the_desired_type_example_inside_a_function():
+    program = (
+        "struct UserProfile:\n    name: str\n\ndef make_profile() -> UserProfile:"
+        + SEED002_DESIRED_TYPE
+        + '    return UserProfile(name="ada")\n\np: UserProfile = make_profile()\np.name\n'
+    )
+    outcome = danaflow.run(program, danaflow.SandboxContext())
+    assert outcome.error is None, outcome.error
+    assert outcome.value == "ada"
+    assert [r["message"] for r in outcome.logs] == ["Caller expects a UserProfile struct."]
 
 
 def test_seed002_the_python_api_example():
