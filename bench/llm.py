@@ -155,6 +155,68 @@ def bench_mcp(calls: int = 200) -> None:
     print(f"our layer over the SDK:     {(o - b) * 1e3:7.3f} ms/call (ratio {o / b:.3f})")
 
 
+def bench_tool_round(calls: int = 300) -> None:
+    """The overhead of one tool-call round: a turn that asks for a tool, the call, the results sent
+    back and the final answer, through ``LLMResource.run_tools`` (request building, argument
+    validation, the call's span, the tool messages, accounting) beside the same two HTTP exchanges
+    by hand with the bare ``openai`` SDK and a direct call of the function, against the fake server
+    (no model time), taking turns round by round. Target: < 2 ms per round."""
+    import json
+
+    import openai
+
+    from danaflow.context import ToolResource
+    from danaflow.testing.fake_llm import FakeLLMServer
+
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    tool = ToolResource("add", "Adds two integers", func=add)
+    schema = tool.parameters
+    with FakeLLMServer() as fake:
+        answered = lambda req: req.body["messages"][-1]["role"] == "tool"  # noqa: E731
+        fake.add_rule(answered, "3")
+        fake.default_reply = fake.tool_calls(("add", {"a": 1, "b": 2}))
+        bare = openai.OpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0)
+        llm = fake.resource()
+        tools = [{"type": "function", "function": {"name": "add", "description": "", "parameters": schema}}]
+
+        def run_bare() -> None:
+            messages: list[dict] = [{"role": "user", "content": "1 + 2?"}]
+            first = bare.chat.completions.create(
+                model=fake.model, messages=messages, tools=tools, timeout=60.0
+            )
+            asked = first.choices[0].message
+            call = asked.tool_calls[0]
+            value = add(**json.loads(call.function.arguments))
+            messages.append(asked.model_dump(exclude_none=True))
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": str(value)})
+            bare.chat.completions.create(model=fake.model, messages=messages, tools=tools, timeout=60.0)
+
+        def run_ours() -> None:
+            llm.run_tools("1 + 2?", [tool])
+
+        for _ in range(30):  # warm both connection pools and code paths
+            run_bare()
+            run_ours()
+        bare_times, ours_times = [], []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            run_bare()
+            t1 = time.perf_counter()
+            run_ours()
+            t2 = time.perf_counter()
+            bare_times.append(t1 - t0)
+            ours_times.append(t2 - t1)
+    b, o = statistics.median(bare_times), statistics.median(ours_times)
+    how = f"median of {calls} rounds, 2 HTTP exchanges each"
+    verdict = "within" if o - b < 2e-3 else "OVER"
+    print(f"bare SDK tool round:        {b * 1e3:7.3f} ms/round ({how})")
+    print(f"LLMResource.run_tools:      {o * 1e3:7.3f} ms/round ({how})")
+    overhead = f"{(o - b) * 1e3:7.3f} ms/round ({verdict} the 2 ms target; ratio {o / b:.3f})"
+    print(f"tool-round overhead:        {overhead}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-local", action="store_true", help="do not load the embedded model")
@@ -162,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     args = parser.parse_args(argv)
     bench_overhead(args.calls, args.rounds)
+    bench_tool_round()
     bench_mcp()
     if not args.skip_local:
         bench_local()
