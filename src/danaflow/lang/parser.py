@@ -642,7 +642,7 @@ class _Builder:
             end = match_brace(body, i)
             if end < 0:
                 raise self.error("f-string: got '{' without a closing '}'", self._tok_loc(tok, base + i))
-            parts.append(self._formatted(body[i + 1 : end], tok, base + i + 1, prefix, quote))
+            parts.extend(self._formatted(body[i + 1 : end], tok, base + i + 1, prefix, quote))
             i = lit_start = end + 1
         if lit_start < n:
             parts.append(self._literal(body[lit_start:], prefix, quote, tok))
@@ -652,10 +652,17 @@ class _Builder:
         line, col = self._position_in(tok, offset)
         return self._loc(line, col)
 
-    def _formatted(self, inner: str, tok: Token, offset: int, prefix: str, quote: str) -> na.FormattedValue:
+    def _formatted(self, inner: str, tok: Token, offset: int, prefix: str, quote: str) -> list:
+        """One ``{...}`` of an f-string: its FormattedValue, after the text ``expr=`` for the
+        self-documenting form ``{x=}`` (which, like Python, shows ``repr`` unless told otherwise)."""
         expr_end = top_level_split(inner)
         expr_text = inner[:expr_end]
         rest = inner[expr_end:]
+        shown = None
+        trimmed = expr_text.rstrip()
+        if trimmed.endswith("=") and not trimmed.endswith(("==", "!=", "<=", ">=")) and trimmed[:-1].strip():
+            shown = expr_text
+            expr_text = trimmed[:-1]
         conversion = spec = None
         if rest.startswith("!"):
             conversion = rest[1:2]
@@ -681,5 +688,15 @@ class _Builder:
         stripped = expr_text.lstrip()
         col += len(expr_text) - len(stripped)
         depth = self.fstring_depths.get(tok.start_pos, 0) + 1
-        expr = parse_expression(stripped.rstrip(), self.filename, line, col, self.lines, depth)
-        return na.FormattedValue(expr, conversion, spec, loc=self._tok_loc(tok, offset))
+        text = stripped.rstrip()
+        try:
+            expr = parse_expression(text, self.filename, line, col, self.lines, depth)
+        except DanaSyntaxError:
+            if "," not in text:
+                raise
+            # `{2, 4, 6}` is a tuple, as in Python: parse it parenthesised, one column to the left.
+            expr = parse_expression(f"({text})", self.filename, line, max(col - 1, 1), self.lines, depth)
+        if shown is not None and conversion is None and spec is None:
+            conversion = "r"
+        value = na.FormattedValue(expr, conversion, spec, loc=self._tok_loc(tok, offset))
+        return [shown, value] if shown is not None else [value]
