@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import PurePath
 from types import CodeType
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
     from .policies import CachePolicy
 
-__all__ = ["SCOPES", "KeyMemo", "NodeKey", "node_key", "scope_writes"]
+__all__ = ["SCOPES", "KeyMemo", "NodeKey", "memo_for", "node_key", "scope_writes"]
 
 SCOPES = {"private": "agent_state", "public": "world_state", "system": "execution_state"}
 """Each Dana scope a node can read or write, and the ExecutionContext property that holds it."""
@@ -60,14 +61,22 @@ class NodeKey:
 
 
 class KeyMemo:
-    """Digests computed once per run: node fingerprints and finished results (neither changes
-    while a run lasts; across runs a node's settings may, so the memo never outlives a run)."""
+    """What one run's keys share, computed once: node fingerprints and the digest of every
+    finished result. One per run (``memo_for``): across runs a node's settings may change.
 
-    __slots__ = ("nodes", "results")
+    The runner reports each result as it is set (``finished``); the digest of them all is a sum
+    of per-result digests modulo 2**256, so it stays current in constant time per result
+    whatever the run's size (a Python node's key covers every result).
+    """
+
+    __slots__ = ("_items", "_pending", "_total", "nodes", "results")
 
     def __init__(self) -> None:
         self.nodes: dict[int, tuple[Node, str, tuple[str, ...]]] = {}
         self.results: dict[int, tuple[NodeExecutionResult, str]] = {}
+        self._items: dict[str, int] = {}
+        self._pending: list[tuple[str, NodeExecutionResult]] = []
+        self._total = 0
 
     def _node(self, node: Node) -> tuple[Node, str, tuple[str, ...]]:
         hit = self.nodes.get(id(node))
@@ -85,11 +94,39 @@ class KeyMemo:
         return self._node(node)[2]
 
     def result(self, result: NodeExecutionResult) -> str:
+        """The digest of what another node reads of ``result`` (status, outcome, output)."""
         hit = self.results.get(id(result))
         if hit is None or hit[0] is not result:
             data = result.model_dump_json(include=_RESULT_FIELDS, fallback=repr)
             hit = self.results[id(result)] = (result, _digest(data))
         return hit[1]
+
+    def finished(self, path: str, result: NodeExecutionResult) -> None:
+        """The component at ``path`` has ``result`` now (digested when a key first needs it)."""
+        self._pending.append((path, result))
+
+    def all_results(self) -> str:
+        """The digest of every result reported so far, by path (a later one replaces an earlier)."""
+        mod = 1 << 256
+        for path, result in self._pending:
+            item = int(_digest(f"{path} {self.result(result)}", size=32), 16)
+            self._total = (self._total - self._items.get(path, 0) + item) % mod
+            self._items[path] = item
+        self._pending.clear()
+        return f"{len(self._items)}:{self._total:064x}"
+
+
+_MEMOS: WeakKeyDictionary[ExecutionContext, KeyMemo] = WeakKeyDictionary()
+
+
+def memo_for(ctx: ExecutionContext) -> KeyMemo:
+    """The KeyMemo of the run ``ctx`` belongs to (kept on its root context, so a flow executed
+    inside a running node shares it)."""
+    root = ctx.root
+    memo = _MEMOS.get(root)
+    if memo is None:
+        memo = _MEMOS[root] = KeyMemo()
+    return memo
 
 
 def node_key(policy: CachePolicy, node: Node, ctx: ExecutionContext, memo: KeyMemo) -> NodeKey | None:
@@ -231,10 +268,9 @@ def _everything(ctx: ExecutionContext, memo: KeyMemo) -> list[Any]:
     return [["results", _results(ctx, memo)], ["scopes", scopes]]
 
 
-def _results(ctx: ExecutionContext, memo: KeyMemo) -> list[list[str]]:
-    out = [[c.path, memo.result(c.result)] for c in ctx.root.walk() if c is not ctx and c.result is not None]
-    out.sort()
-    return out
+def _results(ctx: ExecutionContext, memo: KeyMemo) -> str:
+    """Every finished result in the run (the node's own is not set yet while its key is made)."""
+    return memo.all_results()
 
 
 def _digest_value(value: Any, memo: KeyMemo) -> str:
@@ -270,9 +306,9 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def _digest(value: Any) -> str:
+def _digest(value: Any, size: int = 20) -> str:
     text = value if isinstance(value, str) else _canonical(value)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
 
 
 def _canonical(value: Any) -> str:

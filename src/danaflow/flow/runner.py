@@ -23,7 +23,7 @@ from danaflow.errors import ComponentError, InputRequired
 from danaflow.template.engine import TemplateEngine
 
 from ._algo import DagState, flow_failed, initial_ready, settle
-from ._cachekey import KeyMemo, NodeKey, node_key
+from ._cachekey import NodeKey, memo_for, node_key
 from ._llm import DefaultReasoner
 from .definition import (
     AgentDefinition,
@@ -57,15 +57,14 @@ def _now() -> datetime:
 class _Execution:
     """The state of one run of a root definition: hooks, bus, and the node concurrency limit."""
 
-    __slots__ = ("bus", "cache", "hooks", "memo", "semaphore")
+    __slots__ = ("bus", "cache", "hooks", "semaphore")
 
     def __init__(self, hooks: RunHooks):
         self.hooks = hooks
         self.bus: EventBus = hooks.event_bus
         self.semaphore = asyncio.Semaphore(max(1, int(getattr(hooks, "max_concurrency", 16) or 16)))
         self.cache = getattr(hooks, "result_cache", None)
-        """The run's ResultCache (None: CachePolicy nodes run uncached)."""
-        self.memo = KeyMemo() if self.cache is not None else None
+        """The run's ResultCache (None: CachePolicy nodes run uncached, and keys are never made)."""
 
     # ---- one component ---------------------------------------------------------------------
     async def component(
@@ -140,6 +139,8 @@ class _Execution:
                     stamp["input"] = ctx.node_input
             _stamp(result, stamp)
             ctx.result = result
+            if self.cache is not None:
+                memo_for(ctx).finished(path, result)
             ctx.execution_status = result.execution_status
             if parent is not None:
                 parent.set_result(ctx.component_id, result)
@@ -156,6 +157,8 @@ class _Execution:
         """
         result = stored.model_copy(update={"reused": True})
         ctx.result = result
+        if self.cache is not None:
+            memo_for(ctx).finished(ctx.path, result)
         ctx.execution_status = result.execution_status
         if ctx.parent is not None:
             ctx.parent.set_result(ctx.component_id, result)
@@ -216,8 +219,8 @@ class _Execution:
                     raise InputRequired(ctx.path, getattr(node, "description", None))
                 ctx.node_input = event.input
         key: NodeKey | None = None
-        if element.cache is not None and self.memo is not None:
-            key = node_key(element.cache, node, ctx, self.memo)
+        if element.cache is not None and self.cache is not None:
+            key = node_key(element.cache, node, ctx, memo_for(ctx))
             if key is not None and (hit := await self.cached(ctx, element.cache, key)) is not None:
                 return hit
         retry = element.retry or _inherited_retry(ctx)
@@ -451,6 +454,8 @@ class _Execution:
             outcome=NodeOutcome(text=None, reason=reason),
         )
         child.result = result
+        if self.cache is not None:
+            memo_for(child).finished(child.path, result)
         ctx.set_result(element.id, result)
         self.hooks.component_finished(child.path, child, result)
 
