@@ -20,7 +20,7 @@ from danaflow.errors import DanaflowError, SandboxError
 from .policy import FORBIDDEN_NAMES
 from .sandbox import SandboxContext
 from .typespace import check_type
-from .values import capability_of, safe_exception, to_dana_value
+from .values import SAFE_EXCEPTIONS, capability_of, safe_exception, to_dana_value
 
 __all__ = [
     "BUILTIN_NAMES",
@@ -111,29 +111,6 @@ def poet(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[.
     return lambda fn: fn
 
 
-_EXCEPTIONS = [
-    ArithmeticError,
-    AssertionError,
-    AttributeError,
-    Exception,
-    ImportError,
-    IndexError,
-    KeyError,
-    LookupError,
-    NameError,
-    NotImplementedError,
-    OverflowError,
-    PermissionError,
-    RecursionError,
-    RuntimeError,
-    StopIteration,
-    TimeoutError,
-    TypeError,
-    UnboundLocalError,
-    ValueError,
-    ZeroDivisionError,
-]
-
 SAFE_BUILTINS: dict[str, Any] = {
     **{
         f.__name__: f
@@ -179,7 +156,7 @@ SAFE_BUILTINS: dict[str, Any] = {
             zip,
         ]
     },
-    **{e.__name__: e for e in _EXCEPTIONS},
+    **SAFE_EXCEPTIONS,
     "type": _type,
     "poet": poet,
 }

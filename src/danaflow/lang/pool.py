@@ -127,22 +127,23 @@ class WorkerPool:
         self._closed = False
 
     # ---- processes --------------------------------------------------------------------------------
-    def _command(self, mode: str, config: dict) -> list[str]:
+    def _spawn(self, mode: str, config: dict, pass_fds: list[int]) -> subprocess.Popen:
+        """A fresh ``python -I -m danaflow.lang.worker MODE`` with a clean environment."""
         config = {"sys_path": [p for p in sys.path if p], "base": self._base, **config}
-        return [sys.executable, "-I", "-m", "danaflow.lang.worker", mode, json.dumps(config)]
-
-    def _start_zygote(self) -> None:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cmd = self._command("zygote", {"control_fd": child.fileno(), "preload": _PRELOAD})
-        self._zygote = subprocess.Popen(
-            cmd,
-            pass_fds=[child.fileno()],
+        return subprocess.Popen(
+            [sys.executable, "-I", "-m", "danaflow.lang.worker", mode, json.dumps(config)],
+            pass_fds=pass_fds,
             env=clean_environment(self._base),
             cwd=self._base,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def _start_zygote(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = {"control_fd": child.fileno(), "preload": _PRELOAD}
+        self._zygote = self._spawn("zygote", config, [child.fileno()])
         child.close()
         parent.settimeout(_HELLO_TIMEOUT)
         try:
@@ -180,18 +181,8 @@ class WorkerPool:
         turns OS confinement off (the pool's workers confine themselves before any job)."""
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         diag_r, diag_w = os.pipe()
-        cmd = self._command(
-            "single", {"channel_fd": child_end.fileno(), "diag_fd": diag_w, "os_confinement": os_confinement}
-        )
-        process = subprocess.Popen(
-            cmd,
-            pass_fds=[child_end.fileno(), diag_w],
-            env=clean_environment(self._base),
-            cwd=self._base,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        config = {"channel_fd": child_end.fileno(), "diag_fd": diag_w, "os_confinement": os_confinement}
+        process = self._spawn("single", config, [child_end.fileno(), diag_w])
         child_end.close()
         os.close(diag_w)
         pid, workdir = _hello(host_end, "cold")
