@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "draft_plan": "danaflow.planning.drafting",
     "execute_plan": "danaflow.planning.execute",
     "run": "danaflow.api",
+    "transcode": "danaflow.planning.transcode",
 }
 
 __all__ = [
@@ -139,6 +140,7 @@ __all__ = [
     "draft_plan",
     "execute_plan",
     "run",
+    "transcode",
 ]
 
 
@@ -206,6 +208,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ReActStrategy,
         ReasoningStrategy,
     )
+    from danaflow.planning.transcode import transcode
     from danaflow.runs.context import RunContext
     from danaflow.runs.isolation import IsolatedExecution
     from danaflow.template.engine import ObjectTemplate, TemplateEngine

@@ -187,6 +187,42 @@ def repl_command(
     repl.loop()
 
 
+@app.command("transcode", cls=PlainCommand)
+def transcode_command(
+    objective: Annotated[str, typer.Argument(metavar="OBJECTIVE", help="What to do, in natural language.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", metavar="FILE.na", help="Write the program here.")
+    ] = None,
+    run_: Annotated[bool, typer.Option("--run", help="Then run it, as `danaflow run` (needs -o).")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", metavar="SPEC", help="The planning model (default: DANAFLOW_LLM)."),
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Programs the model may write.")] = 3,
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")] = False,
+) -> None:
+    """Have the planning LLM write a Dana program for OBJECTIVE, checked by the compiler and a dry
+    run; it goes to FILE.na (or stdout). Exit code 1 when no attempt passed (the last one is shown)."""
+    from danaflow.errors import DanaflowError
+    from danaflow.launcher import report
+    from danaflow.planning.transcode import transcode
+
+    configure_logging(debug)
+    if run_ and output is None:
+        raise typer.BadParameter("--run needs -o FILE.na", param_hint="'--run'")
+    try:
+        program = transcode(objective, llm=model, max_rounds=rounds)
+    except DanaflowError as err:
+        report(err, debug)
+        raise typer.Exit(1) from None
+    if output is None:
+        sys.stdout.write(program)
+        raise typer.Exit(0)
+    output.write_text(program, encoding="utf-8")
+    sys.stderr.write(f"{output}: written ({program.rounds} round{'s' if program.rounds != 1 else ''})\n")
+    raise typer.Exit(run_dana_file(output, None, None, [], debug) if run_ else 0)
+
+
 @app.command("ui")
 def ui_command(
     run_root: Annotated[

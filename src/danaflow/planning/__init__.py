@@ -1,4 +1,4 @@
-"""The planning layer (seed 000): plans, reasoning strategies, drafting and executing plans."""
+"""The planning layer (seed 000): plans, reasoning strategies, drafting, transcoding and executing plans."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .strategies import (
     ReasoningStrategy,
     StrategyResult,
 )
+from .transcode import TranscodeAttempt, TranscodedProgram, atranscode, transcode
 
 __all__ = [
     "ChainOfThoughtStrategy",
@@ -26,9 +27,13 @@ __all__ = [
     "StepNode",
     "StepResult",
     "StrategyResult",
+    "TranscodeAttempt",
+    "TranscodedProgram",
     "adraft_plan",
     "aexecute_plan",
+    "atranscode",
     "build_flow",
     "draft_plan",
     "execute_plan",
+    "transcode",
 ]
