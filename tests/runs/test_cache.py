@@ -231,6 +231,29 @@ async def test_a_dana_node_keys_on_the_scope_values_it_reads_and_a_hit_replays_i
     assert not miss.get_result("d").cached and miss.get_result("after").outcome.value == (12, True)
 
 
+async def test_an_ai_model_node_keys_on_its_rendered_prompt_and_its_model(fake_llm, tmp_path):
+    from danaflow import AIModelNode, AIModelNodeSettings, LLMResource, Prompt
+
+    fake_llm.default_reply = "Paris"
+
+    def make(country: str) -> FlowDefinition:
+        prompt = Prompt.with_dad_text(text="The capital of $var{country}?")
+        node = AIModelNode(settings=AIModelNodeSettings(prompt=prompt))
+        return FlowDefinition("f").vars(country=country).node("ask", node, cache=CachePolicy())
+
+    model_a, model_b = fake_llm.spec, fake_llm.spec.replace("#fake-model", "#other-model")
+    first, first_id = await run(make("France"), tmp_path, llm=LLMResource(model_a))
+    hit, _ = await run(make("France"), tmp_path, llm=LLMResource(model_a))
+    other_prompt, _ = await run(make("Spain"), tmp_path, llm=LLMResource(model_a))
+    other_model, _ = await run(make("France"), tmp_path, llm=LLMResource(model_b))
+    assert first.get_result("ask").usage.total_tokens > 0
+    assert hit.get_result("ask").cached_from == first_id and hit.get_result("ask").outcome.text == "Paris"
+    assert not other_prompt.get_result("ask").cached and not other_model.get_result("ask").cached
+    assert [r.prompt for r in fake_llm.requests] == ["The capital of France?", "The capital of Spain?",
+                                                     "The capital of France?"]  # fmt: skip
+    assert fake_llm.requests[-1].model == "other-model"
+
+
 async def test_ttl_expiry_with_an_injected_clock(tmp_path):
     clock = Clock(1_000.0)
     node = counting("n")

@@ -69,7 +69,7 @@ class KeyMemo:
     whatever the run's size (a Python node's key covers every result).
     """
 
-    __slots__ = ("_items", "_pending", "_total", "nodes", "results")
+    __slots__ = ("_default_llm", "_items", "_pending", "_total", "nodes", "results")
 
     def __init__(self) -> None:
         self.nodes: dict[int, tuple[Node, str, tuple[str, ...]]] = {}
@@ -77,6 +77,7 @@ class KeyMemo:
         self._items: dict[str, int] = {}
         self._pending: list[tuple[str, NodeExecutionResult]] = []
         self._total = 0
+        self._default_llm: str | None = None
 
     def _node(self, node: Node) -> tuple[Node, str, tuple[str, ...]]:
         hit = self.nodes.get(id(node))
@@ -92,6 +93,14 @@ class KeyMemo:
     def texts(self, node: Node) -> tuple[str, ...]:
         """Every string with a ``$`` in the node's settings: the templates it may render."""
         return self._node(node)[2]
+
+    def default_llm(self) -> str:
+        """The model spec a node with no LLM of its own gets (``DANAFLOW_LLM``, the config file)."""
+        if self._default_llm is None:
+            from danaflow.llm.config import configured_spec
+
+            self._default_llm = configured_spec()[0]
+        return self._default_llm
 
     def result(self, result: NodeExecutionResult) -> str:
         """The digest of what another node reads of ``result`` (status, outcome, output)."""
@@ -134,7 +143,8 @@ def node_key(policy: CachePolicy, node: Node, ctx: ExecutionContext, memo: KeyMe
     not compile, a template that does not resolve, a value JSON cannot hold): then the node runs,
     uncached, and fails or succeeds as it would have."""
     try:
-        parts: dict[str, Any] = {"node": memo.node(node), "llm": _llm_identity(ctx.llm)}
+        llm = ctx.llm
+        parts: dict[str, Any] = {"node": memo.node(node), "llm": _llm_identity(llm) or memo.default_llm()}
         writes: tuple[tuple[str, str], ...] = ()
         if policy.key is not None:
             parts["key"] = policy.key(ctx) if callable(policy.key) else policy.key
