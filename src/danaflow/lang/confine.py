@@ -12,6 +12,7 @@ has), cannot create sockets, run programs, fork, trace or mount (seccomp, x86_64
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import resource
@@ -20,7 +21,15 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Confinement", "clean_environment", "confine", "confine_os", "landlock_abi", "set_limits"]
+__all__ = [
+    "Confinement",
+    "clean_environment",
+    "confine",
+    "confine_os",
+    "landlock_abi",
+    "prepare",
+    "set_limits",
+]
 
 _SYS_LANDLOCK_CREATE_RULESET = 444
 _SYS_LANDLOCK_ADD_RULE = 445
@@ -73,8 +82,12 @@ def clean_environment(workdir: str) -> dict[str, str]:
     return env
 
 
+@functools.cache
 def landlock_abi() -> int:
-    """The Landlock ABI version the kernel offers (0 when it has none or it is disabled)."""
+    """The Landlock ABI version the kernel offers (0 when it has none or it is disabled).
+
+    Cached: the first ctypes call of a process costs milliseconds, so the zygote asks once and
+    every forked worker inherits the answer."""
     if sys.platform != "linux":
         return 0
     version = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
@@ -200,6 +213,7 @@ def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
+@functools.cache
 def _seccomp_program() -> bytes:
     # BPF opcodes: LD|W|ABS = 0x20, JMP|JEQ|K = 0x15, JMP|JSET|K = 0x45, RET|K = 0x06.
     allow, kill = 0x7FFF0000, 0x80000000
@@ -246,11 +260,20 @@ def _seccomp(info: Confinement) -> None:
     info.seccomp = True
 
 
+@functools.cache
 def _package_root() -> str:
     """The folder danaflow is imported from (site-packages, or a source checkout's src/)."""
     import danaflow
 
     return os.path.dirname(os.path.dirname(os.path.abspath(danaflow.__file__)))
+
+
+def prepare() -> None:
+    """Does the per-process work of confinement ahead of time (the zygote calls it once)."""
+    landlock_abi()
+    _seccomp_program()
+    _package_root()
+    _libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # binds the ctypes call paths used later
 
 
 def confine_os(workdir: str, info: Confinement | None = None, read_only: Iterable[str] = ()) -> Confinement:

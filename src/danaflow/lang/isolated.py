@@ -37,8 +37,6 @@ from .values import Capability, capability_of, safe_exception, to_dana_value
 __all__ = ["JobResult", "evaluate_isolated", "run_isolated"]
 
 _GRACE_S = 2.0
-_closer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="danaflow-worker-close")
-"""Closes finished workers (sockets, stderr pipe, work dir) off the job's critical path."""
 _HOST_STRUCTS: dict[tuple[Any, ...], type] = {}
 _HOST_STRUCTS_LOCK = threading.Lock()
 _TRACE_LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<fn>\S+)')
@@ -411,7 +409,7 @@ def _exchange(
     finally:
         if calls is not None:
             calls.shutdown(wait=False, cancel_futures=True)
-        _closer.submit(worker.close)
+        worker.close()
     return result
 
 

@@ -98,7 +98,10 @@ class Worker:
         if self.process is not None:
             with contextlib.suppress(Exception):
                 self.process.wait(timeout=5)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            os.rmdir(self.workdir)  # the common case: the program wrote nothing
+        except OSError:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _hello(sock: socket.socket, what: str) -> tuple[int, str]:
@@ -157,7 +160,9 @@ class WorkerPool:
         self._control = parent
 
     def _fork(self) -> Worker:
-        """One worker from the zygote (starting it first if needed). Holds ``_lock``."""
+        """One worker from the zygote (starting it first if needed). Holds ``_lock``: a job
+        waits for a fork in progress rather than overlap with it (on two cores, overlapping the
+        fork's page copies with the job's exchange made both slower)."""
         if self._zygote is None or self._zygote.poll() is not None:
             self._start_zygote()
         assert self._control is not None

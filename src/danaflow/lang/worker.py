@@ -11,6 +11,7 @@ parses Dana (the host compiled it) and never sees the host's objects, only data.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import json
 import marshal
 import os
@@ -483,6 +484,10 @@ def _zygote(control_fd: int, base: str, preload: list[str]) -> None:
         importlib.import_module(name)
     _load_classes()
     _warm_up()
+    # Every object the zygote made goes to the permanent generation: a forked worker's collector
+    # never walks (and so never copies) those pages.
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
     control = socket.socket(fileno=control_fd)
     control.sendall(b"R")  # ready
@@ -515,6 +520,9 @@ def _warm_up() -> None:
     from pydantic import TypeAdapter
 
     from . import structs
+    from .confine import prepare
+
+    prepare()
 
     p = structs.make_struct("Warm", {"x": (int, 0), "tags": (list[str], [])})
     TypeAdapter(p).validate_python({"x": 1, "tags": ["a"]})
