@@ -48,6 +48,8 @@ class ExecutionOutcome:
     error: DanaflowError | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float = 0.0
+    compute_s: float | None = None
+    """How long the program itself ran, without compiling or crossing to a worker and back."""
 
     @property
     def ok(self) -> bool:
@@ -172,9 +174,8 @@ def run(
         error = to_dana_error(err, timeout=timeout, max_steps=max_steps)
     except BaseException as exc:  # a Dana program's uncaught error, whatever its Python type
         error = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
-    return ExecutionOutcome(
-        value, ctx, "".join(runtime.output), error, runtime.logs, time.perf_counter() - started
-    )
+    elapsed = time.perf_counter() - started
+    return ExecutionOutcome(value, ctx, "".join(runtime.output), error, runtime.logs, elapsed, elapsed)
 
 
 @functools.cache
@@ -218,6 +219,7 @@ def _run_in_worker(
         result.error,
         result.logs,
         time.perf_counter() - started,
+        result.run_s,
     )
 
 

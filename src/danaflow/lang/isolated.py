@@ -61,6 +61,8 @@ class JobResult:
     output: list[str] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     confinement: dict[str, Any] = field(default_factory=dict)
+    run_s: float | None = None
+    """How long the program itself ran in the worker (the exchange not counted)."""
 
 
 def _modules(program: CompiledProgram, search_paths: tuple[Path, ...], steps: bool) -> list[CompiledProgram]:
@@ -392,6 +394,8 @@ def _exchange(
                     )
             elif op == "done":
                 result.confinement = msg.get("confinement") or {}
+                run_s = msg.get("run_s")
+                result.run_s = float(run_s) if isinstance(run_s, int | float) else None
                 if msg.get("error") is not None:
                     result.error = error_from_record(msg["error"], policy.max_message_chars)
                 try:

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,7 @@ def _run_job(
     # Headroom for the report: once the program has exhausted the address space, building an
     # error (or encoding the state) needs memory too. Released the moment a MemoryError arrives.
     reserve = [bytearray(_RESERVE)]
+    started = time.perf_counter()
     try:
         with Watchdog(timeout, on_fire=runtime.expire):
             value = runtime.execute(job)
@@ -199,6 +201,7 @@ def _run_job(
         error = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
     except BaseException as exc:  # a Dana program's uncaught error, whatever its Python type
         error = to_dana_error(exc, timeout=timeout, max_steps=max_steps)
+    run_s = time.perf_counter() - started
     reserve.clear()
     try:
         delta, problems = _scope_delta(ctx, snapshot, strict)
@@ -218,6 +221,7 @@ def _run_job(
         "delta": delta,
         "error": error_record(error, chars) if error is not None else None,
         "confinement": {"landlock": info.landlock_abi, "seccomp": info.seccomp, "notes": info.notes},
+        "run_s": run_s,
     }
 
 
