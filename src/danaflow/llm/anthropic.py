@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from danaflow.errors import ConfigurationError
@@ -208,6 +208,87 @@ class AnthropicProvider:
             raise
         except Exception as exc:
             raise self._fail(exc) from exc
+
+    # ---- whole answers, streamed (llm/streaming.py) -------------------------------------------
+    def _streams(self, request: LLMRequest) -> bool:
+        """Only plain text streams: tool calls and typed answers (a forced tool) come whole."""
+        return not request.tools and not (request.schema is not None and self.supports_structured_output)
+
+    def stream_complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResponse:
+        """``complete``, with the text going to ``on_delta`` as it arrives."""
+        if not self._streams(request):
+            response = self.complete(request)
+            on_delta(response.text)
+            return response
+        started, got = time.perf_counter(), _Streamed(self.model)
+        try:
+            events = self._sync_client().messages.create(**self._params(request), stream=True)
+            with events:
+                for event in events:
+                    if delta := got.add(event):
+                        on_delta(delta)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return got.response(started)
+
+    async def astream_complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResponse:
+        """The async twin of ``stream_complete``."""
+        if not self._streams(request):
+            response = await self.acomplete(request)
+            on_delta(response.text)
+            return response
+        started, got = time.perf_counter(), _Streamed(self.model)
+        try:
+            events = await self._async_client().messages.create(**self._params(request), stream=True)
+            async with events:
+                async for event in events:
+                    if delta := got.add(event):
+                        on_delta(delta)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return got.response(started)
+
+
+class _Streamed:
+    """What a Messages stream adds up to: the answer ``complete`` gives (text, usage, stop reason)."""
+
+    __slots__ = ("finish_reason", "model", "parts", "usage")
+
+    def __init__(self, model: str):
+        self.model = model
+        self.parts: list[str] = []
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+
+    def add(self, event: Any) -> str | None:
+        """Takes one event in; returns its text delta, if it has one."""
+        kind = getattr(event, "type", "")
+        if kind == "content_block_delta" and event.delta.type == "text_delta":
+            self.parts.append(event.delta.text)
+            return event.delta.text or None
+        if kind == "message_start":
+            message = event.message
+            self.model = message.model or self.model
+            if message.usage is not None:
+                self.usage = Usage(message.usage.input_tokens or 0, message.usage.output_tokens or 0)
+        elif kind == "message_delta":
+            self.finish_reason = event.delta.stop_reason or self.finish_reason
+            if event.usage is not None:
+                self.usage = Usage(self.usage.prompt_tokens, event.usage.output_tokens or 0)
+        return None
+
+    def response(self, started: float) -> LLMResponse:
+        return LLMResponse(
+            text="".join(self.parts),
+            usage=self.usage,
+            model=self.model,
+            latency_s=time.perf_counter() - started,
+            finish_reason=self.finish_reason,
+        )
 
 
 def _wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:

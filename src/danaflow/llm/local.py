@@ -231,11 +231,14 @@ class EmbeddedModel:
                 new_ids.append(token)
                 if on_text is not None:
                     text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-                    if len(text) > len(shown) and not text.endswith("\ufffd"):
+                    if len(text) > len(shown) and not text.endswith("\ufffd") and text.startswith(shown):
                         on_text(text[len(shown) :])
                         shown = text
                 inputs = torch.tensor([[token]])
-        return self.tokenizer.decode(new_ids, skip_special_tokens=True), len(new_ids), finish
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        if on_text is not None and len(text) > len(shown) and text.startswith(shown):
+            on_text(text[len(shown) :])  # what a cut-off character or a space clean-up held back
+        return text, len(new_ids), finish
 
     def choose(self, prompt_ids: list[int], choices: tuple[str, ...]) -> str:
         """The choice (a JSON text) whose wording the model scores highest after the prompt."""
@@ -274,23 +277,30 @@ class LocalProvider:
         return f"LocalProvider({self.model!r})"
 
     def _run(self, request: LLMRequest, on_text: Callable[[str], None] | None = None) -> LLMResponse:
+        """One answer, constrained as the request says; ``on_text`` hears generated text as it is
+        decoded, and a chosen answer (bool/enum/Literal) or a tool turn as one piece."""
         engine = EmbeddedModel.get()
         started = time.perf_counter()
-        if request.tools and on_text is None:
-            return self._run_tools(engine, request, started)
+        if request.tools:
+            response = self._run_tools(engine, request, started)
+            if on_text is not None and response.text:
+                on_text(response.text)
+            return response
         prompt_ids = engine.encode_chat(request.messages)
-        if request.choices and on_text is None:
+        if request.choices:
             text = engine.choose(prompt_ids, request.choices)
             if request.schema is not None:
                 text = json.dumps({"value": json.loads(text)})
             usage, finish = Usage(len(prompt_ids), 1), "stop"
+            if on_text is not None:
+                on_text(text)
         else:
             max_new = request.max_tokens or DEFAULT_MAX_TOKENS
             explicit = bool(request.timeout)
             text, n, finish = engine.generate(
                 prompt_ids,
                 max_new_tokens=max_new,
-                schema=request.schema if on_text is None else None,
+                schema=request.schema,
                 limit=request.timeout if explicit else default_limit(max_new, len(prompt_ids)),
                 explicit_limit=explicit,
                 on_text=on_text,
@@ -353,6 +363,15 @@ class LocalProvider:
                 raise item
             yield item
         worker.join()
+
+    def stream_complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResponse:
+        """``complete``, with the text going to ``on_delta`` token by token as it is decoded."""
+        return self._run(request, on_text=on_delta)
+
+    async def astream_complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResponse:
+        """The async twin of ``stream_complete``: generation runs in a worker thread, so
+        ``on_delta`` is called there."""
+        return await asyncio.to_thread(self._run, request, on_delta)
 
     async def astream(self, request: LLMRequest) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from ._clients import LazyClients
@@ -203,6 +203,83 @@ class OpenAICompatProvider:
                         yield delta
         except Exception as exc:
             raise self._fail(exc) from exc
+
+    # ---- whole answers, streamed (llm/streaming.py) -------------------------------------------
+    def stream_complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResponse:
+        """``complete``, with the text going to ``on_delta`` as it arrives; usage comes from the
+        stream's last chunk (``stream_options.include_usage``). Tool requests are answered whole."""
+        if request.tools:
+            response = self.complete(request)
+            on_delta(response.text)
+            return response
+        started, got = time.perf_counter(), _Streamed(self.model)
+        try:
+            chunks = self._sync_client().chat.completions.create(**self._params(request), **_STREAM)
+            with chunks:
+                for chunk in chunks:
+                    if delta := got.add(chunk):
+                        on_delta(delta)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return got.response(started)
+
+    async def astream_complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResponse:
+        """The async twin of ``stream_complete``."""
+        if request.tools:
+            response = await self.acomplete(request)
+            on_delta(response.text)
+            return response
+        started, got = time.perf_counter(), _Streamed(self.model)
+        try:
+            chunks = await self._async_client().chat.completions.create(**self._params(request), **_STREAM)
+            async with chunks:
+                async for chunk in chunks:
+                    if delta := got.add(chunk):
+                        on_delta(delta)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        return got.response(started)
+
+
+_STREAM: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
+
+
+class _Streamed:
+    """What a stream of ``chat.completion.chunk`` objects adds up to: the answer ``complete`` gives."""
+
+    __slots__ = ("finish_reason", "model", "parts", "usage")
+
+    def __init__(self, model: str):
+        self.model = model
+        self.parts: list[str] = []
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+
+    def add(self, chunk: Any) -> str | None:
+        """Takes one chunk in; returns its text delta, if it has one."""
+        if getattr(chunk, "model", None):
+            self.model = chunk.model
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+        if not chunk.choices:
+            return None
+        choice = chunk.choices[0]
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        delta = choice.delta.content if choice.delta is not None else None
+        if delta:
+            self.parts.append(delta)
+        return delta or None
+
+    def response(self, started: float) -> LLMResponse:
+        return LLMResponse(
+            text="".join(self.parts),
+            usage=self.usage,
+            model=self.model,
+            latency_s=time.perf_counter() - started,
+            finish_reason=self.finish_reason,
+        )
 
 
 def _wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from .retry import (
     call_with_retries,
     retrying_stream,
 )
+from .streaming import acomplete_streaming, complete_streaming, token_callback
 from .tools import DEFAULT_MAX_TOOL_ROUNDS, Tool, ToolRun, arun_tool_loop, run_tool_loop
 from .typed import agenerate_typed, generate_typed
 
@@ -305,12 +306,18 @@ class LLMResource:
     def _complete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
         with _llm_span(provider, request) as span:
             call = _Call(self, provider, request, span=span)
+            on_token = token_callback()
             if (hit := call.cached()) is not None:
+                if on_token is not None and hit.text:
+                    on_token(hit.text)
                 return hit
+            ask = (
+                (lambda: provider.complete(request))
+                if on_token is None
+                else (lambda: complete_streaming(provider, request, on_token))
+            )
             try:
-                response, attempts = call_with_retries(
-                    lambda: provider.complete(request), self.retry, self._what(provider)
-                )
+                response, attempts = call_with_retries(ask, self.retry, self._what(provider))
             except Exception as exc:
                 call.failed(exc)
                 raise
@@ -320,12 +327,18 @@ class LLMResource:
     async def _acomplete_with(self, provider: Provider, request: LLMRequest) -> LLMResponse:
         with _llm_span(provider, request) as span:
             call = _Call(self, provider, request, span=span)
+            on_token = token_callback()
             if (hit := call.cached()) is not None:
+                if on_token is not None and hit.text:
+                    on_token(hit.text)
                 return hit
+            aask = (
+                (lambda: provider.acomplete(request))
+                if on_token is None
+                else (lambda: acomplete_streaming(provider, request, on_token))
+            )
             try:
-                response, attempts = await acall_with_retries(
-                    lambda: provider.acomplete(request), self.retry, self._what(provider)
-                )
+                response, attempts = await acall_with_retries(aask, self.retry, self._what(provider))
             except Exception as exc:
                 call.failed(exc)
                 raise
@@ -345,35 +358,61 @@ class LLMResource:
         )
 
     def stream(self, messages: str | Sequence[Message], **options: Any) -> Iterator[str]:
-        """Yields text deltas as they arrive; retried only until the first delta."""
+        """Yields text deltas as they arrive; retried only until the first delta.
+
+        The call has its span and CallRecord like ``complete`` (no token counts: a plain stream
+        does not report them), and a token listener (llm/streaming.py) hears the deltas too. A
+        caller that stops early ends the call there, which is no error.
+        """
         _check_options(options, "stream()")
         provider = self._provider_for(options.get("model"))
         request = self._request(messages, options)
-        call, error = _Call(self, provider, request, "stream"), None
-        try:
-            yield from retrying_stream(lambda: provider.stream(request), self.retry, self._what(provider))
-        except Exception as exc:
-            error = str(exc)
-            raise
-        finally:
-            call.streamed(error)
+        on_token = token_callback()
+        with _llm_span(provider, request) as span:
+            call, error, parts = _Call(self, provider, request, "stream", span=span), None, []
+            try:
+                for delta in retrying_stream(
+                    lambda: provider.stream(request), self.retry, self._what(provider)
+                ):
+                    parts.append(delta)
+                    if on_token is not None:
+                        on_token(delta)
+                    yield delta
+            except GeneratorExit:
+                return
+            except Exception as exc:
+                error = str(exc)
+                raise
+            finally:
+                call.streamed(error)
+                if error is None:
+                    record_chat_response(span, model=provider.model, finish_reason=None, text="".join(parts))
 
     async def astream(self, messages: str | Sequence[Message], **options: Any) -> AsyncIterator[str]:
         """The async twin of ``stream``."""
         _check_options(options, "astream()")
         provider = self._provider_for(options.get("model"))
         request = self._request(messages, options)
-        call, error = _Call(self, provider, request, "stream"), None
-        try:
-            async for delta in aretrying_stream(
-                lambda: provider.astream(request), self.retry, self._what(provider)
-            ):
-                yield delta
-        except Exception as exc:
-            error = str(exc)
-            raise
-        finally:
-            call.streamed(error)
+        on_token = token_callback()
+        with _llm_span(provider, request) as span:
+            call, error, parts = _Call(self, provider, request, "stream", span=span), None, []
+            try:
+                async for delta in aretrying_stream(
+                    lambda: provider.astream(request), self.retry, self._what(provider)
+                ):
+                    parts.append(delta)
+                    if on_token is not None:
+                        on_token(delta)
+                    yield delta
+            except GeneratorExit:
+                return
+            except Exception as exc:
+                error = str(exc)
+                raise
+            finally:
+                call.streamed(error)
+                if error is None:
+                    record_chat_response(span, model=provider.model, finish_reason=None, text="".join(parts))
 
     # ---- typed answers ------------------------------------------------------------------------
     def generate(self, prompt: str | Sequence[Message], output_type: Any = str, **options: Any) -> Any:
