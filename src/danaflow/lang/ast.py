@@ -12,6 +12,8 @@ from typing import Any
 from danaflow.errors import Location
 
 __all__ = [
+    "AgentBlueprintDef",
+    "AgentDef",
     "AnnAssign",
     "Assert",
     "Assign",
@@ -33,6 +35,7 @@ __all__ = [
     "ExprStmt",
     "FString",
     "FieldDef",
+    "FieldOverride",
     "For",
     "FormattedValue",
     "FromImport",
@@ -56,6 +59,7 @@ __all__ = [
     "Program",
     "Raise",
     "Receiver",
+    "ResourceDef",
     "Return",
     "ScopedName",
     "Set",
@@ -425,6 +429,44 @@ class FieldDef(Node):
 
 @dataclass(frozen=True, slots=True)
 class StructDef(Stmt):
+    name: str
+    fields: tuple[FieldDef, ...]
+    doc: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentBlueprintDef(Stmt):
+    """``agent_blueprint Name:`` with typed fields: a struct type whose instances are agents."""
+
+    name: str
+    fields: tuple[FieldDef, ...]
+    doc: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldOverride(Node):
+    """``name = value`` in an agent body: a new default for a field of its blueprint."""
+
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDef(Stmt):
+    """``agent Name``, ``agent Name(Blueprint)`` or either with a body: binds ``Name`` to the one
+    instance of its own agent type (the blueprint's fields, ``overrides``' defaults, new ``fields``)."""
+
+    name: str
+    blueprint: Expr | None
+    fields: tuple[FieldDef, ...]
+    overrides: tuple[FieldOverride, ...]
+    doc: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceDef(Stmt):
+    """``resource Name:`` with typed fields: a struct type for the things agents use."""
+
     name: str
     fields: tuple[FieldDef, ...]
     doc: str | None

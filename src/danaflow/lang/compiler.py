@@ -432,6 +432,46 @@ class _Compiler(ExpressionCompiler):
         )
         return ast.Assign([self.at(ast.Name(s.name, ast.Store()), s.loc)], value)
 
+    def _declaration(self, helper: str, name: str, args: list[ast.expr], loc: Location) -> ast.stmt:
+        self.check_name(name, loc)
+        value = self.call(helper, [self.const(name, loc), *args], loc)
+        return ast.Assign([self.at(ast.Name(name, ast.Store()), loc)], value)
+
+    def s_AgentBlueprintDef(self, s: na.AgentBlueprintDef):
+        fields = self.at(self._struct_fields(s.fields), s.loc)
+        return self._declaration("_agent_blueprint", s.name, [fields, self.const(s.doc, s.loc)], s.loc)
+
+    def s_ResourceDef(self, s: na.ResourceDef):
+        fields = self.at(self._struct_fields(s.fields), s.loc)
+        return self._declaration("_resource", s.name, [fields, self.const(s.doc, s.loc)], s.loc)
+
+    def s_AgentDef(self, s: na.AgentDef):
+        if s.blueprint is None and s.overrides:
+            o = s.overrides[0]
+            raise self.syntax(
+                f"agent {s.name} has no blueprint, so {o.name!r} needs a type: {o.name}: T = ...", o.loc
+            )
+        if s.blueprint is not None and s.fields:
+            f = s.fields[0]
+            raise self.syntax(
+                f"agent {s.name} gives its blueprint's fields values ({f.name} = ...): "
+                "declare new fields in the agent_blueprint",
+                f.loc,
+            )
+        blueprint = self.expr(s.blueprint) if s.blueprint is not None else self.const(None, s.loc)
+        overrides = ast.Dict(
+            [self.const(o.name, o.loc) for o in s.overrides], [self.expr(o.value) for o in s.overrides]
+        )
+        for o in s.overrides:
+            self.check_name(o.name, o.loc)
+        args = [
+            blueprint,
+            self.at(self._struct_fields(s.fields), s.loc),
+            self.at(overrides, s.loc),
+            self.const(s.doc, s.loc),
+        ]
+        return self._declaration("_agent", s.name, args, s.loc)
+
     def s_InterfaceDef(self, s: na.InterfaceDef):
         self.check_name(s.name, s.loc)
         methods = self.at(ast.List([self.const(m.name, m.loc) for m in s.methods], ast.Load()), s.loc)
@@ -520,7 +560,18 @@ def _dana_bound_names(node: object) -> set[str]:
     stack = [node]
     while stack:
         n = stack.pop()
-        if isinstance(n, (na.StructDef, na.InterfaceDef, na.FuncDef, na.DeclFuncDef)):
+        if isinstance(
+            n,
+            (
+                na.StructDef,
+                na.InterfaceDef,
+                na.FuncDef,
+                na.DeclFuncDef,
+                na.AgentBlueprintDef,
+                na.AgentDef,
+                na.ResourceDef,
+            ),
+        ):
             out.add(n.name)
         elif isinstance(n, na.Import):
             out.update(alias or dotted.split(".")[0] for dotted, alias in n.names)

@@ -341,7 +341,12 @@ class _Builder:
         return na.FieldDef(str(c[0]), c[1], c[2], loc=self.loc(meta))
 
     def docstring_line(self, meta, c):
-        return ("doc", "".join(x.value for x in c))
+        parts: list = []
+        for tok in c:
+            parts.extend(self._string_parts(tok))
+        if not all(isinstance(p, str) for p in parts):
+            raise self.error("a docstring cannot be an f-string", self.tloc(c[0]))
+        return ("doc", "".join(parts))
 
     def pass_line(self, meta, c):
         return None
@@ -352,6 +357,40 @@ class _Builder:
         self._no_duplicates([f.name for f in fields], fields, "field")
         doc = next((m[1] for m in members if isinstance(m, tuple)), None)
         return na.StructDef(str(name), fields, doc, loc=self.loc(meta))
+
+    def _fields_and_doc(self, members) -> tuple[tuple[na.FieldDef, ...], str | None]:
+        fields = tuple(m for m in members if isinstance(m, na.FieldDef))
+        doc = next((m[1] for m in members if isinstance(m, tuple)), None)
+        return fields, doc
+
+    def agent_blueprint_def(self, meta, c):
+        _kw, name, *members = c
+        fields, doc = self._fields_and_doc(members)
+        self._no_duplicates([f.name for f in fields], fields, "field")
+        return na.AgentBlueprintDef(str(name), fields, doc, loc=self.loc(meta))
+
+    def resource_def(self, meta, c):
+        _kw, name, *members = c
+        fields, doc = self._fields_and_doc(members)
+        self._no_duplicates([f.name for f in fields], fields, "field")
+        return na.ResourceDef(str(name), fields, doc, loc=self.loc(meta))
+
+    def field_override(self, meta, c):
+        return na.FieldOverride(str(c[0]), c[1], loc=self.loc(meta))
+
+    def agent_def(self, meta, c):
+        _kw, name, blueprint, *members = c
+        fields, doc = self._fields_and_doc(members)
+        overrides = tuple(m for m in members if isinstance(m, na.FieldOverride))
+        named = [*fields, *overrides]
+        self._no_duplicates([m.name for m in named], named, "field")
+        base = None
+        if blueprint is not None:
+            first, *rest = blueprint.split(".")
+            base = na.Name(first, loc=self.loc(meta))
+            for part in rest:
+                base = na.Attribute(base, part, loc=self.loc(meta))
+        return na.AgentDef(str(name), base, fields, overrides, doc, loc=self.loc(meta))
 
     def method_sig(self, meta, c):
         return na.MethodSig(str(c[0]), c[1] or (), c[2], loc=self.loc(meta))

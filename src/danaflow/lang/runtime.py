@@ -404,6 +404,9 @@ class Runtime:
                 "_import": self._import,
                 "_from_import": self._from_import,
                 "_struct": self._struct,
+                "_agent_blueprint": self._agent_blueprint,
+                "_agent": self._agent,
+                "_resource": self._resource,
                 "_interface": _make_interface,
                 "_receiver": self._receiver,
                 "_attr": _guarded_attr,
@@ -471,6 +474,39 @@ class Runtime:
         from . import structs  # deferred: pydantic costs ~100 ms of start-up, and most programs need none
 
         return structs.make_struct(name, fields, doc, canonical=self.struct_registry)
+
+    def _host_function(self, name: str) -> Callable[..., Any] | None:
+        """A registered function by name, for agent methods (a program's own names never hide it)."""
+        return self._base.get(name) if not name.startswith("_") else None
+
+    def _agent_blueprint(self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
+        from . import structs
+
+        extra = {"__dana_host__": staticmethod(self._host_function)}
+        return structs.make_struct(
+            name, fields, doc, canonical=self.struct_registry, base=structs.DanaAgent, extra=extra
+        )
+
+    def _agent(
+        self,
+        name: str,
+        blueprint: Any,
+        fields: dict[str, tuple[Any, Any]],
+        overrides: dict[str, Any],
+        doc: str | None,
+    ) -> Any:
+        from . import structs
+
+        return structs.make_agent(
+            name, blueprint, fields, overrides, doc, host=self._host_function, canonical=self.struct_registry
+        )
+
+    def _resource(self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
+        from . import structs
+
+        return structs.make_struct(
+            name, fields, doc, canonical=self.struct_registry, base=structs.DanaResource
+        )
 
     def _receiver(self, name: str, annotation: Any, fn: Callable[..., Any]) -> Any:
         from . import structs  # pydantic loads only for programs that use structs

@@ -9,7 +9,9 @@ that assigns a field itself is not checked (use ``model_validate`` or construct 
 
 Structs work wherever pydantic types do (``reason()``'s typed answers, fields of other models,
 ``model_dump``) through ``__get_pydantic_core_schema__``. Interfaces are structural: a value
-satisfies one when it has the fields and methods, checked by ``isinstance``.
+satisfies one when it has the fields and methods, checked by ``isinstance``. Agents
+(``agent_blueprint``, ``agent``) and ``resource`` types are structs too, with a base of their own;
+an agent's methods call the host (agents.py).
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 from pydantic_core import core_schema
 
+from . import agents
 from .policy import RESERVED_STRUCT_NAMES
 from .runtime import NO_DEFAULT
 from .typespace import check_type
 
 __all__ = [
+    "DanaAgent",
     "DanaInterface",
+    "DanaResource",
     "DanaStruct",
     "FieldSpec",
     "ReceiverFunction",
+    "agent_name",
     "attach_receiver",
+    "make_agent",
     "make_interface",
     "make_struct",
 ]
@@ -160,17 +167,81 @@ class DanaStruct:
         )
 
 
-def _checked_fields(name: str, fields: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+class DanaAgent(DanaStruct):
+    """Base of agent types: ``agent_blueprint`` makes a subclass, ``agent Name(...)`` a subclass of
+    its blueprint with one instance. ``plan``, ``solve``, ``reason`` and ``chat`` call the host's
+    planning layer through the registered functions of agents.py; a receiver method of the same
+    name replaces one (``def (i: Inspector) plan(task)``)."""
+
+    __slots__ = ("_dana_history", "_dana_name")
+    """The conversation ``chat()`` keeps, and the name ``agent Name`` gave: in this process only,
+    neither crosses with the value."""
+    __dana_host__: ClassVar[Callable[[str], Any] | None] = None
+    """Finds a registered function by name (the runtime's table); None outside a run."""
+    __dana_singleton__: ClassVar[bool] = False
+    """True for the type of ``agent Name:`` without a blueprint (it has the one instance)."""
+
+    def _ask(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return agents.call_agent_method(self, agent_name(self), method, *args, **kwargs)
+
+    def plan(self, objective: Any, context: Any = None) -> Any:
+        """A plan for ``objective`` drafted by the planning LLM: a list of steps (name, description,
+        expected_duration)."""
+        return self._ask("plan", str(objective), context=context)
+
+    def solve(self, problem: Any, context: Any = None, strategy: str | None = None) -> Any:
+        """The answer to ``problem`` from a reasoning strategy (chain of thought unless told)."""
+        return self._ask(
+            "solve", str(problem), context=context, strategy=strategy, desired=agents.desired_type()
+        )
+
+    def reason(self, prompt: Any, context: Any = None, strategy: str | None = None) -> Any:
+        """The answer to ``prompt`` from a reasoning strategy (direct unless told)."""
+        return self._ask(
+            "reason", str(prompt), context=context, strategy=strategy, desired=agents.desired_type()
+        )
+
+    def chat(self, message: Any, context: Any = None, max_turns: int = agents.MAX_CHAT_TURNS) -> Any:
+        """The reply to ``message`` in this agent's conversation (its last ``max_turns`` exchanges
+        go along); the exchange is added to the conversation."""
+        try:
+            history: list[dict[str, str]] = object.__getattribute__(self, "_dana_history")
+        except AttributeError:
+            history = []
+            object.__setattr__(self, "_dana_history", history)
+        turns = max(int(max_turns), 0)
+        sent = history[-2 * turns :] if turns else []
+        text = str(message)
+        reply = self._ask("chat", text, history=list(sent), context=context, desired=agents.desired_type())
+        history += [{"role": "user", "content": text}, {"role": "assistant", "content": str(reply)}]
+        return reply
+
+
+class DanaResource(DanaStruct):
+    """Base of ``resource`` types: structs for the things agents use; behaviour comes from
+    receiver methods (``def (r: Docs) query(q: str)``)."""
+
+    __slots__ = ()
+
+
+def _root(base: type) -> type:
+    return DanaAgent if issubclass(base, DanaAgent) else DanaStruct
+
+
+def _checked_fields(
+    name: str, fields: dict[str, tuple[Any, Any]], root: type = DanaStruct
+) -> dict[str, tuple[Any, Any]]:
     """Field names must be plain public identifiers that no struct method uses (a descriptor from
     a worker could otherwise name ``__repr__`` or ``model_dump``), field types Dana types."""
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
         raise TypeError(f"struct name {str(name)[:60]!r}: want a public identifier")
+    what = "agent" if root is DanaAgent else "struct"
     for f, (t, _) in fields.items():
         if not isinstance(f, str) or not f.isidentifier() or f.startswith("_"):
-            raise TypeError(f"struct {name}: field name {str(f)[:60]!r}: want a public identifier")
-        if f in RESERVED_STRUCT_NAMES or hasattr(DanaStruct, f):
-            raise TypeError(f"struct {name}: a field may not be named {f!r}: every struct has that name")
-        check_type(t, f"struct {name}: field {f}")
+            raise TypeError(f"{what} {name}: field name {str(f)[:60]!r}: want a public identifier")
+        if f in RESERVED_STRUCT_NAMES or hasattr(root, f):
+            raise TypeError(f"{what} {name}: a field may not be named {f!r}: every {what} has that name")
+        check_type(t, f"{what} {name}: field {f}")
     return fields
 
 
@@ -199,31 +270,103 @@ def make_struct(
     doc: str | None = None,
     *,
     canonical: dict[tuple[Any, ...], type[DanaStruct]] | None = None,
+    base: type[DanaStruct] = DanaStruct,
+    extra: dict[str, Any] | None = None,
 ) -> type[DanaStruct]:
     """Builds the class for ``struct name:`` with {field: (type, default or NO_DEFAULT)}.
 
     Every field type is checked first (a string annotation is a TypeError, never evaluated).
     With ``canonical`` (a worker's registry), a struct of the same name and field types reuses
-    the class a decoded value already made, so values that crossed in are instances of it.
+    the class a decoded value already made, so values that crossed in are instances of it (unless
+    that class lacks ``base``: an agent whose fields crossed in as a plain struct gets a new class).
+    ``base`` is DanaStruct, DanaAgent, DanaResource or a struct class whose fields ``fields``
+    repeat (a singleton agent's blueprint); ``extra`` adds class attributes.
     """
-    _checked_fields(name, fields)
+    _checked_fields(name, fields, _root(base))
+    ns = _struct_namespace(name, fields, doc)
+    ns.update(extra or {})
     key = None
     if canonical is not None:
         from .typespace import encode_type
 
         key = (name, repr([[f, encode_type(t)] for f, (t, _) in fields.items()]))
         existing = canonical.get(key)
-        if existing is not None:
-            for attr, value in _struct_namespace(name, fields, doc).items():
+        if existing is not None and issubclass(existing, base):
+            for attr, value in ns.items():
                 type.__setattr__(existing, attr, value)
             return existing
-    namespace = {"__slots__": tuple(fields), "__module__": "dana", **_struct_namespace(name, fields, doc)}
-    cls = type(name, (DanaStruct,), namespace)
+    inherited = base.__dana_fields__
+    namespace = {"__slots__": tuple(f for f in fields if f not in inherited), "__module__": "dana", **ns}
+    cls = type(name, (base,), namespace)
     # Lets pydantic serialize a struct found in an untyped (Any) field of another model.
     cls.__pydantic_serializer__ = TypeAdapter(cls).serializer
     if canonical is not None and key is not None:
         canonical[key] = cls
     return cls
+
+
+def make_agent(
+    name: str,
+    blueprint: Any,
+    fields: dict[str, tuple[Any, Any]],
+    overrides: dict[str, Any],
+    doc: str | None = None,
+    *,
+    host: Callable[[str], Any] | None = None,
+    canonical: dict[tuple[Any, ...], type[DanaStruct]] | None = None,
+) -> DanaAgent:
+    """The instance ``agent name(blueprint):`` binds. With a blueprint it is an instance of the
+    blueprint, ``overrides`` its field values: one type on both sides of the process boundary,
+    so a singleton fits wherever its blueprint does (``lead: Inspector``). Without one it is the
+    one instance of a type of its own, named ``name``, with ``fields``. Errors name the agent."""
+    if blueprint is None:
+        cls = make_struct(
+            name,
+            fields,
+            doc,
+            canonical=canonical,
+            base=DanaAgent,
+            extra={
+                "__dana_host__": staticmethod(host) if host is not None else None,
+                "__dana_singleton__": True,
+            },
+        )
+        values: dict[str, Any] = {}
+    else:
+        if isinstance(blueprint, DanaAgent):
+            bp = type(blueprint).__name__
+            raise TypeError(f"agent {name}({bp}): {bp} is an agent, want an agent_blueprint")
+        if not (isinstance(blueprint, type) and issubclass(blueprint, DanaAgent)):
+            kind = "struct " if isinstance(blueprint, type) and issubclass(blueprint, DanaStruct) else ""
+            got = f"{kind}{getattr(blueprint, '__name__', type(blueprint).__name__)}"
+            raise TypeError(f"agent {name}({got}): want an agent_blueprint, got {got}")
+        cls, values = blueprint, overrides
+        known = blueprint.model_fields
+        for f in overrides:
+            if f not in known:
+                fields_of = ", ".join(known) or "none"
+                raise TypeError(
+                    f"agent {name}: {blueprint.__name__} has no field {f!r} (its fields: {fields_of})"
+                )
+        missing = [f for f, spec in known.items() if spec.is_required() and f not in overrides]
+        if missing:
+            raise TypeError(
+                f"agent {name}: field {missing[0]!r} has no value; give it one ({missing[0]} = ...)"
+            )
+    try:
+        agent = cls(**values)
+    except TypeError as err:
+        raise TypeError(f"agent {name}: {err}") from None
+    object.__setattr__(agent, "_dana_name", name)
+    return agent
+
+
+def agent_name(agent: DanaAgent) -> str:
+    """The name an agent was declared with (``agent Alice(...)``), else its type's name."""
+    try:
+        return object.__getattribute__(agent, "_dana_name")
+    except AttributeError:
+        return type(agent).__name__
 
 
 class DanaInterface(type):
@@ -293,6 +436,14 @@ class ReceiverFunction:
 
 
 def receiver_types(annotation: Any) -> tuple[type, ...]:
+    if isinstance(annotation, DanaAgent):
+        if type(annotation).__dana_singleton__:
+            return (type(annotation),)  # `def (b: Bob) greet()` for `agent Bob:` (a type of its own)
+        bp = type(annotation).__name__
+        raise TypeError(
+            f"receiver type must be a struct: {agent_name(annotation)} is an agent of {bp}, "
+            f"so its methods are {bp}'s: def (a: {bp}) ..."
+        )
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return tuple(a for a in typing.get_args(annotation) if isinstance(a, type))
     if isinstance(annotation, type):
