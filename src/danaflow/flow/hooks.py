@@ -62,6 +62,8 @@ class RunHooks(Protocol):
     """Node inputs by component path, e.g. given when resuming a run paused in waiting_input."""
     # Optional, read with a default so older hooks keep working: ``result_cache``, the
     # ResultCache (flow/policies.py) that CachePolicy nodes use; None or absent: nothing is cached.
+    # ``run_interrupted()``, called instead of ``run_finished`` when the run is cancelled (the
+    # components that started and never finished are the ones it cut short).
 
     def run_started(self, root_path: str, component_paths: Sequence[str]) -> None:
         """Called once before anything executes, with every statically known component path.

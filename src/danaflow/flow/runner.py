@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ from .events import Event, EventBus, EventHandlerError, EventType
 from .hooks import InMemoryRun, RunHooks
 from .nodes.base import Node, NodeFailedError
 from .policies import CachePolicy, RetryPolicy, error_line, make_entry, restore_hit, run_attempts
+from .streaming import RunStream
 
 __all__ = ["AgentRunner", "FlowRunner"]
 
@@ -57,10 +59,12 @@ def _now() -> datetime:
 class _Execution:
     """The state of one run of a root definition: hooks, bus, and the node concurrency limit."""
 
-    __slots__ = ("bus", "cache", "hooks", "semaphore")
+    __slots__ = ("bus", "cache", "hooks", "semaphore", "tokens")
 
     def __init__(self, hooks: RunHooks):
         self.hooks = hooks
+        self.tokens: Any = None
+        """While a stream listens for tokens (flow/streaming.py): what routes a node's model text."""
         self.bus: EventBus = hooks.event_bus
         self.semaphore = asyncio.Semaphore(max(1, int(getattr(hooks, "max_concurrency", 16) or 16)))
         self.cache = getattr(hooks, "result_cache", None)
@@ -110,7 +114,10 @@ class _Execution:
                 if bus.has_handlers(EventType.component_started):
                     await bus.emit(Event(EventType.component_started, path, ctx.component_id, kind, ctx))
                 if is_node:
-                    result = await self.node_body(ctx, element)
+                    if self.tokens is None:
+                        result = await self.node_body(ctx, element)
+                    else:
+                        result = await self.streamed(ctx, element)
                     result.execution_status = _COMPLETED
                 else:
                     result = await self.composite_body(ctx, element)
@@ -239,6 +246,11 @@ class _Execution:
             if entry is not None:
                 self.cache.save(entry)
         return result
+
+    async def streamed(self, ctx: ExecutionContext, element: NodeElement) -> NodeExecutionResult:
+        """``node_body`` with the node's model calls streaming their text to the run's stream."""
+        with self.tokens.node(ctx.path):
+            return await self.node_body(ctx, element)
 
     async def attempts(self, ctx: ExecutionContext, node: Node, policy: RetryPolicy) -> NodeExecutionResult:
         """Executes ``node`` as ``policy`` allows: each attempt in a span of its own, each retry an
@@ -378,6 +390,8 @@ class _Execution:
         finally:
             for task in list(tasks):
                 task.cancel()
+            if tasks:  # a cancelled run stops here only once its components stopped
+                await asyncio.wait(list(tasks))
         unrouted = flow_failed(plan, failed)
         status = _WAITING if waiting else _FAILED if unrouted else _COMPLETED
         return self.summary(ctx, status, [plan.ids[i] for i in unrouted])
@@ -553,6 +567,9 @@ class _Runner:
         self.variables = dict(variables or {})
         self.context: ExecutionContext | None = None
         """The root ExecutionContext of the last run (for inspection after ``run()``)."""
+        self.result: NodeExecutionResult | None = None
+        """The root's record of the last run that finished (what ``run()`` returned)."""
+        self._tokens: Any = None
 
     _default_id = "flow"
     _kind = _T.flow
@@ -579,7 +596,16 @@ class _Runner:
             ctx.sandbox.reasoner = DefaultReasoner.shared()
         self.context = ctx
         execution = _Execution(hooks)
-        result = await execution.execute(ctx, definition)
+        execution.tokens = self._tokens
+        try:
+            result = await execution.execute(ctx, definition)
+        except asyncio.CancelledError:
+            # Cancelled (Ctrl-C, a stream's reader left): the run records what was cut
+            # short, so a resume runs it again. Optional on RunHooks, as result_cache is.
+            interrupted = getattr(hooks, "run_interrupted", None)
+            if interrupted is not None:
+                interrupted()
+            raise
         if hooks.event_bus.has_handlers(EventType.run_completed):
             try:
                 event = Event(EventType.run_completed, root, root, self._kind, ctx, result)
@@ -589,7 +615,19 @@ class _Runner:
                 result.error = ErrorInfo.from_exception(exc, root)
                 ctx.execution_status = _FAILED
         hooks.run_finished(result)
+        self.result = result
         return result
+
+    def stream(self, mode: str | Sequence[str] = "results") -> RunStream:
+        """Runs the definition as ``run()`` does, streaming what ``mode`` asks for as it happens:
+        ``"events"`` (ComponentEvent), ``"results"`` (NodeResult, each node as it finishes),
+        ``"tokens"`` (TokenDelta, model text as it is generated), or several of them.
+
+        ``async for item in runner.stream(mode=("results", "tokens")): ...``; afterwards
+        ``runner.result`` is the root's record. Leaving the loop early cancels the run (see
+        flow/streaming.py); ``async with runner.stream(...) as items:`` also waits until it stopped.
+        """
+        return RunStream(self, mode)
 
     def run_sync(self) -> NodeExecutionResult:
         """``run()`` for scripts and notebooks, blocking until the root's record is ready.

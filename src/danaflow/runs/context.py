@@ -360,6 +360,26 @@ class RunContext:
         """Records the run's final status, ends the run span and flushes telemetry."""
         self.finish(result.execution_status.value)
 
+    def run_interrupted(self) -> None:
+        """The run was cancelled (Ctrl-C, a stream's reader left): every component still in
+        progress is recorded ``interrupted`` in one transaction, and so is the run; a resume
+        (``danaflow resume RUN``) reuses what completed and runs those again."""
+        if self._run_id is None:
+            return
+        run_id, now = self._run_id, time.time()
+        cut: list[ComponentRecord] = []
+        for path, (seq, attempt, started) in self._started.items():
+            row = self.store.get_component(run_id, path)
+            fields = _record_fields(row) if row is not None else {"run_id": run_id, "path": path}
+            fields.update(
+                status="interrupted", seq=seq, attempt=attempt, started_at=started, finished_at=now,
+                result=None, error="interrupted: the run was cancelled before this component finished",
+            )  # fmt: skip
+            cut.append(ComponentRecord(**fields))
+        self._started.clear()
+        self.store.put_components(cut)
+        self.finish("interrupted")
+
     def finish(self, status: str, error: BaseException | None = None) -> None:
         """Marks the run ``status`` (idempotent per status) and flushes what it has written."""
         if self._run_id is None:

@@ -11,6 +11,7 @@ exercised exactly as in production. It serves ``POST /v1/chat/completions`` (Ope
     fake_llm.hang(seconds=5)                      # the client times out
     fake_llm.malformed()                          # a 200 whose body is not JSON
     fake_llm.reply_tool_calls(("add", {"a": 1}), ("mul", {"b": 2}))   # one turn, two tool calls
+    fake_llm.reply(Reply("slow words", chunk_delay=0.5))   # streamed a chunk every half second
     fake_llm.requests[-1].tool_results            # the results the client sent back
     fake_llm.requests[-1].prompt                  # what was asked
     llm = fake_llm.resource()                     # an LLMResource pointed at it
@@ -158,6 +159,9 @@ class Reply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     tool_calls: list[ToolCallReply] | None = None
+    chunk_delay: float = 0.0
+    """Seconds before each chunk of a streamed answer after the first (a slow model, for tests
+    that act mid-stream); a plain answer ignores it."""
 
 
 @dataclass(slots=True)
@@ -518,14 +522,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(body).encode(), "application/json", headers)
 
-    def _sse(self, events: list[tuple[str | None, Any]]) -> None:
+    def _sse(self, events: list[tuple[str | None, Any]], delay: float = 0.0) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("connection", "close")
         self.end_headers()
         self.close_connection = True
-        for event, data in events:
+        for i, (event, data) in enumerate(events):
+            if delay and i and self.fake._stopping.wait(delay):
+                return
             line = "" if event is None else f"event: {event}\n"
             payload = data if isinstance(data, str) else json.dumps(data)
             self.wfile.write(f"{line}data: {payload}\n\n".encode())
@@ -549,7 +555,7 @@ class _Handler(BaseHTTPRequestHandler):
             usage = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
             events.append((None, {**base, "choices": [], "usage": usage}))
         events.append((None, "[DONE]"))
-        self._sse(events)
+        self._sse(events, reply.chunk_delay)
 
     def _anthropic_stream(self, req: RecordedRequest, reply: Reply, pt: int, ct: int) -> None:
         message = _anthropic_body(req, reply, pt, 0)
@@ -584,7 +590,7 @@ class _Handler(BaseHTTPRequestHandler):
             ),
             ("message_stop", {"type": "message_stop"}),
         ]
-        self._sse(events)
+        self._sse(events, reply.chunk_delay)
 
 
 def _openai_body(req: RecordedRequest, reply: Reply, pt: int, ct: int) -> dict[str, Any]:

@@ -76,6 +76,11 @@ class DanaNode(Node):
         # then up the hierarchy; the rest of the path is an attribute path into the result).
         sandbox.registry = sandbox.registry.copy()
         sandbox.registry.register("result", _result_lookup(ctx), description="A component result by path.")
+        # reason() is answered on a host thread that inherits no context: a stream listening for
+        # this node's tokens (flow/streaming.py) travels with the reasoner instead.
+        from danaflow.llm.streaming import bind_tokens
+
+        sandbox.reasoner = bind_tokens(sandbox.reasoner)
         for name, value in ctx.visible_variables().items():
             if name.isidentifier() and not name.startswith("_"):
                 sandbox.local.setdefault(name, value)
