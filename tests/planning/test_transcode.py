@@ -98,17 +98,19 @@ def test_running_out_of_rounds_is_a_transcode_error_with_the_last_program(ctx, f
 
 def test_a_dry_run_answers_reason_and_resources_with_typed_placeholders(ctx, fake_llm, tmp_path):
     ctx.register_resource(DatabaseResource("db", "Line records", f"sqlite:///{tmp_path / 'lines.db'}"))
+    ctx.register_resource("llm", fake_llm.resource())
     fake_llm.reply(
         """```dana
 count: int = reason("How many lines are there?")
 rows = use("db").query("SELECT name FROM lines WHERE id = ?", [count])
 names = [r["name"] for r in rows]
-private:report = f"{count} lines: {names}"
+shift: int = use("llm").reason("Which shift?")
+private:report = f"{count + shift} lines: {names}"
 ```"""
     )
     program = transcode("Report the lines", ctx)
     assert program.rounds == 1 and program.dry_run_error is None
-    assert len(fake_llm.requests) == 1  # the dry run's reason() asked no model
+    assert len(fake_llm.requests) == 1  # the dry run's reason() and use("llm") asked no model
     assert not (tmp_path / "lines.db").exists()  # and the database was never opened
     assert "report" not in ctx.agent_state
     assert '- use("db"): DatabaseResource - Line records' in fake_llm.requests[0].prompt

@@ -543,7 +543,10 @@ def _dry_method(where: str, fn: Callable[..., Any], method: str) -> Callable[...
             except TypeError as exc:
                 raise TypeError(f"{where}(): {exc}") from None
         if method == "reason":  # an LLM resource: the answer has the type the program asked for
-            return placeholder(kwargs.get("__dana_desired_type"))
+            desired = kwargs.get("__dana_desired_type")
+            # Untyped, the text must also survive an annotated assignment (`n: int = ...`), which
+            # coerces the real answer: "1" reads as a str, an int, a float and a bool alike.
+            return "1" if desired is None else placeholder(desired)
         return placeholder(returns)
 
     return call
