@@ -23,6 +23,7 @@ __all__ = [
     "BoolOp",
     "Break",
     "Call",
+    "CapturedStage",
     "Compare",
     "Comprehension",
     "Const",
@@ -270,6 +271,14 @@ class Subscript(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class CapturedStage(Expr):
+    """``stage as name`` in a pipeline: later stages read the stage's value as ``name``."""
+
+    value: Expr
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class PipeValue(Expr):
     """``$$`` — where a pipeline stage puts the value it receives."""
 
@@ -411,7 +420,8 @@ class Decorated(Stmt):
 
 @dataclass(frozen=True, slots=True)
 class DeclFuncDef(Stmt):
-    """``def f(x) = g | h``: ``value`` is the pipeline, its top-level ``|`` separating stages."""
+    """``def f(x) = g | h``: ``value`` is the pipeline, its top-level ``|`` separating stages
+    (each a stage expression or a CapturedStage)."""
 
     name: str
     receiver: Receiver | None

@@ -26,11 +26,11 @@ from .compile_expr import (
     BINOPS,
     BLOCKED_ATTRIBUTES,
     EMPTY_REFS,
-    ExpressionCompiler,
     ProgramRefs,
     is_bounded,
     is_internal,
 )
+from .compile_pipeline import PipelineCompiler, pipeline_stages
 from .parser import parse, parse_expression
 from .resolve import bound_names, resolve_free_names
 from .syntax_errors import front_end
@@ -74,7 +74,7 @@ class CompiledExpression:
     """Whether evaluating it is bounded by its size and its inputs (compile_expr.is_bounded)."""
 
 
-class _Compiler(ExpressionCompiler):
+class _Compiler(PipelineCompiler):
     """Translates one program: statements, functions, structs and the program's main function."""
 
     def block(self, stmts) -> list[ast.stmt]:
@@ -364,9 +364,7 @@ class _Compiler(ExpressionCompiler):
     def s_DeclFuncDef(self, s: na.DeclFuncDef):
         self.check_name(s.name, s.loc)
         params = self._with_receiver(s.name, s.receiver, s.params, s.loc)
-        stages = _pipeline_stages(s.value)
         plain = [p for p in params if p.kind == "plain"]
-        value_name = self.tmp("v")
         loc = s.loc
         if len(params) == 1 and plain:
             first_in = [self.load(plain[0].name, loc)]
@@ -378,37 +376,9 @@ class _Compiler(ExpressionCompiler):
                 for p in params
                 if p.kind != "starstar"
             ]
-            first_in += []
-        body: list[ast.stmt] = []
-        current: list[ast.expr] = first_in
-        for stage in stages:
-            value = self._stage(stage, current)
-            body.append(
-                self.at(ast.Assign([self.at(ast.Name(value_name, ast.Store()), stage.loc)], value), stage.loc)
-            )
-            current = [self.load(value_name, stage.loc)]
-        body.append(self.at(ast.Return(self.load(value_name, loc)), loc))
+        body = self.pipeline_body(pipeline_stages(s.value), first_in, {p.name for p in params}, loc)
         fn = self._function(self._def_name(s.name, s.receiver), params, body, loc)
         return self._bind_function(fn, s.name, s.receiver, loc)
-
-    def _stage(self, stage: na.Expr, inputs: list[ast.expr]) -> ast.expr:
-        """One pipeline stage applied to ``inputs`` (the previous stage's value)."""
-        loc = stage.loc
-        if isinstance(stage, na.List):
-            return self.at(ast.List([self._stage(e, inputs) for e in stage.elts], ast.Load()), loc)
-        if isinstance(stage, na.Call) and _has_pipe_value(stage):
-            if len(inputs) != 1:
-                raise self.syntax("'$$' needs a single value; this stage receives several arguments", loc)
-            self._pipe_value = inputs[0]
-            try:
-                return self.expr(stage)
-            finally:
-                self._pipe_value = None
-        if isinstance(stage, na.Call):
-            func = self.expr(stage.func)
-            args = [*inputs, *(self.expr(a) for a in stage.args)]
-            return self.at(ast.Call(func, args, [self.keyword(k) for k in stage.keywords]), loc)
-        return self.at(ast.Call(self.expr(stage), list(inputs), []), loc)
 
     def _struct_fields(self, fields) -> ast.expr:
         loc_keys, values = [], []
@@ -608,18 +578,6 @@ def _target_names(t: na.Expr) -> set[str]:
     if isinstance(t, na.Starred):
         return _target_names(t.value)
     return set()
-
-
-def _pipeline_stages(value: na.Expr) -> list[na.Expr]:
-    if isinstance(value, na.BinOp) and value.op == "|":
-        return [*_pipeline_stages(value.left), *_pipeline_stages(value.right)]
-    return [value]
-
-
-def _has_pipe_value(call: na.Call) -> bool:
-    return any(isinstance(a, na.PipeValue) for a in call.args) or any(
-        isinstance(k.value, na.PipeValue) for k in call.keywords
-    )
 
 
 _CACHE: OrderedDict[tuple, object] = OrderedDict()

@@ -444,6 +444,12 @@ class _Builder:
     def expr(self, meta, c):
         return self._fold(meta, c, "|")
 
+    def pipeline(self, meta, c):
+        return self._fold(meta, c, "|")
+
+    def captured_stage(self, meta, c):
+        return na.CapturedStage(c[0], str(c[1]), loc=self.tloc(c[1]))
+
     def xor_expr(self, meta, c):
         return self._fold(meta, c, "^")
 

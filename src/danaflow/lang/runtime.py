@@ -319,6 +319,12 @@ def method_of(name: str, annotation: Callable[[], Any], fn: Callable[..., Any]) 
     setattr(t, name, fn)
 
 
+def _no_case(*values: Any) -> Any:
+    """A pipeline's ``case(...)`` without a default when no condition held."""
+    shown = ", ".join(_short_repr(v) for v in values) or "no value"
+    raise ValueError(f"case(): no condition holds for {shown}, and there is no default")
+
+
 def type_eq(a: Any, b: Any) -> bool:
     """``type(x) == "int"``: a type equals its own name as well as itself."""
     if isinstance(a, str) and isinstance(b, type):
@@ -413,6 +419,7 @@ class Runtime:
                 "_mattr": _mapping_attr,
                 "_NO_DEFAULT": NO_DEFAULT,
                 "_undefined": undefined_name,
+                "_no_case": _no_case,
             }
         )
         return g
