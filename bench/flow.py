@@ -155,6 +155,7 @@ async def main() -> None:
     print(f"linearity: chain-10k / chain-1k per-node time = {ratio:.2f}")
     print(f"peak RSS of the whole run: {peak_rss_mb():.1f} MB")
     await policy_figures(args.repeat)
+    await streaming_figures(args.repeat)
 
 
 # ---- retry and cache policies (issue 13) ---------------------------------------------------------
@@ -243,6 +244,59 @@ def _dana_node() -> Any:
     from danaflow.flow import DanaNode
 
     return DanaNode("answer = 21 * 2\nanswer")
+
+
+# ---- streaming (issue 13 item 3) ------------------------------------------------------------------
+async def stream_danaflow(flow: FlowDefinition, mode: Any) -> int:
+    runner = FlowRunner(flow)
+    items = 0
+    async for _ in runner.stream(mode=mode):
+        items += 1
+    assert runner.result is not None and runner.result.execution_status is ExecutionStatusEnum.completed
+    return items
+
+
+async def streaming_figures(repeat: int) -> None:
+    """chain-1k through ``FlowRunner.stream(mode=...)`` beside ``run()``, measured in turns (one
+    round of each, best of several rounds) so a busy machine weighs on both alike."""
+    import danaflow.llm.streaming  # noqa: F401  (imported by the first token stream; not timed)
+
+    n = 1000
+    flow = chain(n)
+    shapes: list[tuple[str, Any]] = [
+        ("run()", None),
+        ("stream(mode='tokens')", "tokens"),
+        ("stream(mode='results')", "results"),
+        ("stream(all three modes)", ("events", "results", "tokens")),
+    ]
+    best = {name: float("inf") for name, _ in shapes}
+    items: dict[str, int] = {}
+    for _ in range(max(repeat, 5)):
+        for name, mode in shapes:
+            if mode is None:
+                secs = await best_of(1, lambda: run_danaflow(flow))
+            else:
+                got: list[int] = []
+                secs = await best_of(1, lambda mode=mode, got=got: _count_into(got, flow, mode))
+                items[name] = got[-1]
+            best[name] = min(best[name], secs)
+    base = best["run()"]
+    print("\nstreaming (issue 13 item 3): chain-1k in memory, best of the rounds")
+    for name, _ in shapes:
+        per = best[name] / n * 1e6
+        line = f"  {name:<24} {per:8.1f} us/node"
+        if name != "run()":
+            extra = best[name] / base - 1
+            line += f"  ({items[name]:>4} items, {extra:+.1%} over run())"
+            if name != "stream(all three modes)":
+                line += f"  target < +10%: {'ok' if extra < 0.10 else 'MISSED'}"
+            else:
+                line += "  (info: 4 events a node)"
+        print(line)
+
+
+async def _count_into(got: list[int], flow: FlowDefinition, mode: Any) -> None:
+    got.append(await stream_danaflow(flow, mode))
 
 
 if __name__ == "__main__":

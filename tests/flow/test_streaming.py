@@ -119,6 +119,14 @@ async def test_a_cache_hit_is_a_result_too(tmp_path: Path) -> None:
     assert item.result.cached and item.result.outcome.value == 42
 
 
+async def test_a_node_waiting_for_input_is_a_result() -> None:
+    flow = FlowDefinition("f").node("ask", PythonNode(lambda ctx: ctx.node_input, input_required=True))
+    runner = FlowRunner(flow)
+    (item,) = await collect(runner, "results")
+    assert (item.path, item.status) == ("f.ask", "waiting_input")
+    assert runner.result.execution_status.value == "waiting_input"
+
+
 async def test_concurrent_nodes_keep_their_tokens_apart(fake_llm) -> None:
     fake_llm.add_rule("north", Reply("cold and windy up north", chunk_delay=0.01))
     fake_llm.add_rule("south", Reply("warm and sunny down south", chunk_delay=0.01))

@@ -59,12 +59,14 @@ def _now() -> datetime:
 class _Execution:
     """The state of one run of a root definition: hooks, bus, and the node concurrency limit."""
 
-    __slots__ = ("bus", "cache", "hooks", "semaphore", "tokens")
+    __slots__ = ("bus", "cache", "hooks", "results", "semaphore", "tokens")
 
     def __init__(self, hooks: RunHooks):
         self.hooks = hooks
         self.tokens: Any = None
         """While a stream listens for tokens (flow/streaming.py): what routes a node's model text."""
+        self.results: Any = None
+        """While a stream wants node results: called with each node's context and final record."""
         self.bus: EventBus = hooks.event_bus
         self.semaphore = asyncio.Semaphore(max(1, int(getattr(hooks, "max_concurrency", 16) or 16)))
         self.cache = getattr(hooks, "result_cache", None)
@@ -152,6 +154,8 @@ class _Execution:
             if parent is not None:
                 parent.set_result(ctx.component_id, result)
             await self.emit_finished(ctx, result, is_node)
+            if is_node and self.results is not None:
+                self.results(ctx, result)
             _span_status(span, result)
         hooks.component_finished(path, ctx, result)
         return result
@@ -249,8 +253,12 @@ class _Execution:
 
     async def streamed(self, ctx: ExecutionContext, element: NodeElement) -> NodeExecutionResult:
         """``node_body`` with the node's model calls streaming their text to the run's stream."""
-        with self.tokens.node(ctx.path):
+        tokens = self.tokens
+        listening = tokens.listen(ctx.path)
+        try:
             return await self.node_body(ctx, element)
+        finally:
+            tokens.unlisten(listening)
 
     async def attempts(self, ctx: ExecutionContext, node: Node, policy: RetryPolicy) -> NodeExecutionResult:
         """Executes ``node`` as ``policy`` allows: each attempt in a span of its own, each retry an
@@ -570,6 +578,7 @@ class _Runner:
         self.result: NodeExecutionResult | None = None
         """The root's record of the last run that finished (what ``run()`` returned)."""
         self._tokens: Any = None
+        self._results: Any = None
 
     _default_id = "flow"
     _kind = _T.flow
@@ -596,7 +605,7 @@ class _Runner:
             ctx.sandbox.reasoner = DefaultReasoner.shared()
         self.context = ctx
         execution = _Execution(hooks)
-        execution.tokens = self._tokens
+        execution.tokens, execution.results = self._tokens, self._results
         try:
             result = await execution.execute(ctx, definition)
         except asyncio.CancelledError:

@@ -11,11 +11,11 @@ components are recorded as interrupted (``danaflow resume`` runs them again).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from danaflow.errors import ComponentError
@@ -23,6 +23,7 @@ from danaflow.errors import ComponentError
 from .events import ALL_EVENTS, Event, EventType
 
 if TYPE_CHECKING:
+    from danaflow.context.context import ExecutionContext
     from danaflow.context.result import NodeExecutionResult
     from danaflow.context.status import ExecutableTypeEnum
 
@@ -30,13 +31,16 @@ __all__ = ["MODES", "ComponentEvent", "NodeResult", "RunStream", "StreamItem", "
 
 MODES = ("events", "results", "tokens")
 """What a stream can carry: every component event, each node's result, model text deltas."""
-_NODE_FINISHED = (EventType.node_completed, EventType.node_failed)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ComponentEvent:
     """One event of the run's event bus (mode ``events``), as plain data: a snapshot taken when it
-    was emitted, so reading it later shows that moment, not the component's current state."""
+    was emitted, so reading it later shows that moment, not the component's current state.
+
+    The stream's items are plain dataclasses, not frozen ones (a frozen one costs three times as
+    much to make, once an item); nothing reads them back, so changing one changes nothing.
+    """
 
     mode: ClassVar[str] = "events"
     type: EventType
@@ -62,10 +66,11 @@ class ComponentEvent:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeResult:
-    """A node that finished executing, completed or failed (mode ``results``). A cache hit counts
-    (``result.cached``); a component reused by a resume did not execute and is not streamed."""
+    """A node that finished executing (mode ``results``): completed, failed, or waiting for input.
+    A cache hit counts (``result.cached``); a node reused by a resume did not execute and is not
+    streamed."""
 
     mode: ClassVar[str] = "results"
     path: str
@@ -77,7 +82,7 @@ class NodeResult:
         return self.result.execution_status.value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TokenDelta:
     """A piece of text a model produced for the component at ``path`` (mode ``tokens``).
 
@@ -107,38 +112,77 @@ def _modes(mode: str | Iterable[str]) -> frozenset[str]:
 
 
 class _Tokens:
-    """Routes the deltas of a node's model calls to the stream, numbered per node; the runner
-    enters ``node(path)`` around each node it executes while the stream listens for tokens."""
+    """Routes the deltas of a node's model calls to the stream: the runner calls ``listen(path)``
+    as each node starts executing and ``unlisten`` with what it returned when the node is done.
 
-    __slots__ = ("_listening", "_put")
+    Listening costs one context-variable set and a ``partial`` a node; the numbering of a node's
+    calls is kept here and done only when a call is made.
+    """
+
+    __slots__ = ("_calls", "_put", "listen_to", "unlisten")
 
     def __init__(self, put: Callable[[Any], None]):
-        from danaflow.llm.streaming import listening  # deferred: only token streams load the LLM layer
+        from danaflow.llm import streaming  # deferred: only token streams load the LLM layer
 
-        self._listening = listening
         self._put = put
+        self._calls: dict[str, int] = {}
+        self.listen_to = streaming.listen
+        self.unlisten = streaming.unlisten
 
-    def node(self, path: str) -> AbstractContextManager[None]:
-        calls = itertools.count()
+    def listen(self, path: str) -> Any:
+        return self.listen_to(partial(self._open_call, path))
+
+    def _open_call(self, path: str) -> Callable[[str], None]:
+        with _CALLS_LOCK:  # a node may call from several threads (a tool turn's calls)
+            n = self._calls.get(path, -1) + 1
+            self._calls[path] = n
         put = self._put
-
-        def open_call() -> Callable[[str], None]:
-            n = next(calls)
-            return lambda text: put(TokenDelta(path, text, n))
-
-        return self._listening(open_call)
+        return lambda text: put(TokenDelta(path, text, n))
 
 
-def _putter(queue: asyncio.Queue[Any], loop: asyncio.AbstractEventLoop) -> Callable[[Any], None]:
-    """``queue.put_nowait`` that is safe from any thread (model calls stream from worker threads);
+_CALLS_LOCK = threading.Lock()
+
+
+class _Channel:
+    """The stream's queue: a deque and the reader's wake-up future, filled on the loop's thread
+    (``asyncio.Queue`` keeps task counts and wakes putters, which a stream never needs)."""
+
+    __slots__ = ("items", "loop", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.items: deque[Any] = deque()
+        self.loop = loop
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def get(self) -> Any:
+        items = self.items
+        while not items:
+            waiter = self.waiter = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+        return items.popleft()
+
+
+def _putter(channel: _Channel) -> Callable[[Any], None]:
+    """``channel.put`` that is safe from any thread (model calls stream from worker threads);
     items from one thread keep their order."""
-    loop_thread = threading.get_ident()
+    loop, loop_thread, put_here = channel.loop, threading.get_ident(), channel.put
 
     def put(item: Any) -> None:
         if threading.get_ident() == loop_thread:
-            queue.put_nowait(item)
+            put_here(item)
         elif not loop.is_closed():
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(put_here, item)
 
     return put
 
@@ -156,7 +200,7 @@ class RunStream:
     def __init__(self, runner: Any, mode: str | Iterable[str] = "results"):
         self.modes = _modes(mode)
         self._runner = runner
-        self._queue: asyncio.Queue[Any] | None = None
+        self._channel: _Channel | None = None
         self._task: asyncio.Task[NodeExecutionResult] | None = None
         self._finished = False
 
@@ -171,22 +215,26 @@ class RunStream:
     # ---- starting ---------------------------------------------------------------------------
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        put = _putter(queue, loop)
+        channel = _Channel(loop)
+        put = _putter(channel)
         runner, modes = self._runner, self.modes
         bus = runner.run_context.event_bus
         subscriptions: list[tuple[Any, Any]] = []
-        if "events" in modes or "results" in modes:
-            handler = _event_handler(put, "events" in modes, "results" in modes)
-            kinds: tuple[Any, ...] = (ALL_EVENTS,) if "events" in modes else _NODE_FINISHED
-            for kind in kinds:
-                bus.on(kind, handler)
-                subscriptions.append((kind, handler))
+        if "events" in modes:
+
+            def on_event(event: Event) -> None:
+                put(ComponentEvent.of(event))
+
+            bus.on(ALL_EVENTS, on_event)
+            subscriptions.append((ALL_EVENTS, on_event))
+        # Results come from the runner itself, not the bus: an Event and its dispatch cost more
+        # than the 10% a stream may add to a trivial node.
+        results = _results(put) if "results" in modes else None
         tokens = _Tokens(put) if "tokens" in modes else None
-        # The task holds the queue but not this object, so dropping the stream can cancel it.
-        task = loop.create_task(_drive(runner, tokens, bus, subscriptions))
-        task.add_done_callback(lambda _: queue.put_nowait(_END))
-        self._queue, self._task = queue, task
+        # The task holds the channel but not this object, so dropping the stream can cancel it.
+        task = loop.create_task(_drive(runner, tokens, results, bus, subscriptions))
+        task.add_done_callback(lambda _: channel.put(_END))
+        self._channel, self._task = channel, task
 
     # ---- iterating --------------------------------------------------------------------------
     def __aiter__(self) -> RunStream:
@@ -197,12 +245,16 @@ class RunStream:
             self._start()
         if self._finished:
             raise StopAsyncIteration
-        assert self._queue is not None and self._task is not None
-        try:
-            item = await self._queue.get()
-        except asyncio.CancelledError:
-            await self._stop()
-            raise
+        channel = self._channel
+        assert channel is not None and self._task is not None
+        if channel.items:
+            item = channel.items.popleft()
+        else:
+            try:
+                item = await channel.get()
+            except asyncio.CancelledError:
+                await self._stop()
+                raise
         if item is _END:
             self._finished = True
             task = self._task
@@ -240,22 +292,23 @@ class RunStream:
 
 
 async def _drive(
-    runner: Any, tokens: _Tokens | None, bus: Any, subscriptions: list[tuple[Any, Any]]
+    runner: Any,
+    tokens: _Tokens | None,
+    results: Callable[..., None] | None,
+    bus: Any,
+    subscriptions: list[tuple[Any, Any]],
 ) -> NodeExecutionResult:
-    runner._tokens = tokens
+    runner._tokens, runner._results = tokens, results
     try:
         return await runner.run()
     finally:
-        runner._tokens = None
+        runner._tokens = runner._results = None
         for kind, handler in subscriptions:
             bus.off(kind, handler)
 
 
-def _event_handler(put: Callable[[Any], None], events: bool, results: bool) -> Callable[[Event], None]:
-    def on_event(event: Event) -> None:
-        if events:
-            put(ComponentEvent.of(event))
-        if results and event.type in _NODE_FINISHED and event.result is not None:
-            put(NodeResult(event.path, event.component_id, event.result))
+def _results(put: Callable[[Any], None]) -> Callable[[ExecutionContext, NodeExecutionResult], None]:
+    def finished(ctx: ExecutionContext, result: NodeExecutionResult) -> None:
+        put(NodeResult(ctx.path, ctx.component_id, result))
 
-    return on_event
+    return finished

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Protocol, runtime_checkable
 
 from .provider import LLMRequest, LLMResponse, ProviderFailure
@@ -27,8 +27,10 @@ __all__ = [
     "acomplete_streaming",
     "bind_tokens",
     "complete_streaming",
+    "listen",
     "listening",
     "token_callback",
+    "unlisten",
 ]
 
 TokenCallback = Callable[[str], None]
@@ -64,6 +66,16 @@ def listening(open_call: OpenCall) -> Iterator[None]:
         yield
     finally:
         _LISTENER.reset(token)
+
+
+def listen(open_call: OpenCall) -> Token[OpenCall | None]:
+    """``listening`` without the ``with``, for a caller that pays for every microsecond (the flow
+    runner, once a node): the returned token goes to ``unlisten`` when the listening ends."""
+    return _LISTENER.set(open_call)
+
+
+def unlisten(token: Token[OpenCall | None]) -> None:
+    _LISTENER.reset(token)
 
 
 def token_callback() -> TokenCallback | None:
