@@ -26,6 +26,7 @@ from .nodes import (
 )
 from .policies import CachePolicy, RetryPolicy
 from .runner import AgentRunner, FlowRunner
+from .streaming import ComponentEvent, NodeResult, RunStream, TokenDelta
 
 __all__ = [
     "AIModelCallConfig",
@@ -36,6 +37,7 @@ __all__ = [
     "CachePolicy",
     "CommandNode",
     "CommandNodeSettings",
+    "ComponentEvent",
     "DanaNode",
     "Event",
     "EventBus",
@@ -54,7 +56,10 @@ __all__ = [
     "Node",
     "NodeExecutionResult",
     "NodeOutcome",
+    "NodeResult",
     "PythonNode",
     "RetryPolicy",
     "RunHooks",
+    "RunStream",
+    "TokenDelta",
 ]
