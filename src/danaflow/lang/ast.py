@@ -495,6 +495,8 @@ class InterfaceDef(Stmt):
     fields: tuple[FieldDef, ...]
     methods: tuple[MethodSig, ...]
     doc: str | None
+    embeds: tuple[Expr, ...] = ()
+    """Interfaces named on a line of their own (``IReadable``): their fields and methods join these."""
 
 
 @dataclass(frozen=True, slots=True)

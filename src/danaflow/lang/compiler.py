@@ -380,40 +380,78 @@ class _Compiler(PipelineCompiler):
         fn = self._function(self._def_name(s.name, s.receiver), params, body, loc)
         return self._bind_function(fn, s.name, s.receiver, loc)
 
-    def _struct_fields(self, fields) -> ast.expr:
-        loc_keys, values = [], []
+    def _delegate_default(self, f: na.FieldDef) -> tuple[bool, na.Expr | None]:
+        """Whether ``f`` is a delegate field (``engine: Engine = delegate`` or ``= delegate(v)``),
+        and its real default. A program that binds ``delegate`` itself means its own value."""
+        d = f.default
+        if "delegate" in self.known_names:
+            return False, d
+        if isinstance(d, na.Name) and d.id == "delegate":
+            return True, None
+        if isinstance(d, na.Call) and isinstance(d.func, na.Name) and d.func.id == "delegate":
+            if len(d.args) != 1 or d.keywords:
+                raise self.syntax(
+                    "delegate(...) takes the field's default value: want delegate(value)", d.loc
+                )
+            return True, d.args[0]
+        return False, d
+
+    def _struct_fields(self, fields, what: str = "struct") -> tuple[ast.expr, list[str]]:
+        """The ``{name: (type, default)}`` a struct-like declaration passes to the runtime, and the
+        names of its delegate fields (in declaration order)."""
+        loc_keys, values, delegates = [], [], []
         for f in fields:
+            if f.name.startswith("_") and what != "interface":
+                raise self.refuse(
+                    f"field {f.name!r} is not allowed: names starting with '_' are reserved (Dana code "
+                    f"could not read it); to reach its fields and methods through the {what}, write "
+                    f"{f.name.lstrip('_') or 'part'}: T = delegate",
+                    f.loc,
+                )
             self.check_name(f.name, f.loc)
-            default = self.expr(f.default) if f.default is not None else self.load("_NO_DEFAULT", f.loc)
+            is_delegate, default_expr = self._delegate_default(f)
+            if is_delegate:
+                if what == "interface":
+                    raise self.syntax(
+                        "an interface field cannot delegate: only structs and agents can", f.loc
+                    )
+                delegates.append(f.name)
+            default = self.expr(default_expr) if default_expr is not None else self.load("_NO_DEFAULT", f.loc)
             loc_keys.append(self.const(f.name, f.loc))
             values.append(self.at(ast.Tuple([self.expr(f.annotation), default], ast.Load()), f.loc))
-        return ast.Dict(loc_keys, values)
+        return ast.Dict(loc_keys, values), delegates
 
-    def s_StructDef(self, s: na.StructDef):
-        self.check_name(s.name, s.loc)
-        value = self.call(
-            "_struct",
-            [
-                self.const(s.name, s.loc),
-                self.at(self._struct_fields(s.fields), s.loc),
-                self.const(s.doc, s.loc),
-            ],
-            s.loc,
-        )
-        return ast.Assign([self.at(ast.Name(s.name, ast.Store()), s.loc)], value)
+    def _fields_args(self, fields, loc: Location, what: str = "struct") -> tuple[ast.expr, list[ast.keyword]]:
+        spec, delegates = self._struct_fields(fields, what)
+        keywords = []
+        if delegates:
+            names = self.at(ast.Tuple([self.const(n, loc) for n in delegates], ast.Load()), loc)
+            keywords.append(self.at(ast.keyword("delegates", names), loc))
+        return self.at(spec, loc), keywords
 
-    def _declaration(self, helper: str, name: str, args: list[ast.expr], loc: Location) -> ast.stmt:
+    def _declaration(
+        self,
+        helper: str,
+        name: str,
+        args: list[ast.expr],
+        loc: Location,
+        keywords: list[ast.keyword] | None = None,
+    ) -> ast.stmt:
         self.check_name(name, loc)
-        value = self.call(helper, [self.const(name, loc), *args], loc)
+        value = self.call(helper, [self.const(name, loc), *args], loc, keywords)
         return ast.Assign([self.at(ast.Name(name, ast.Store()), loc)], value)
 
+    def s_StructDef(self, s: na.StructDef):
+        fields, kw = self._fields_args(s.fields, s.loc)
+        return self._declaration("_struct", s.name, [fields, self.const(s.doc, s.loc)], s.loc, kw)
+
     def s_AgentBlueprintDef(self, s: na.AgentBlueprintDef):
-        fields = self.at(self._struct_fields(s.fields), s.loc)
-        return self._declaration("_agent_blueprint", s.name, [fields, self.const(s.doc, s.loc)], s.loc)
+        fields, kw = self._fields_args(s.fields, s.loc, "agent")
+        return self._declaration("_agent_blueprint", s.name, [fields, self.const(s.doc, s.loc)], s.loc, kw)
 
     def s_ResourceDef(self, s: na.ResourceDef):
-        fields = self.at(self._struct_fields(s.fields), s.loc)
-        return self._declaration("_resource", s.name, [fields, self.const(s.doc, s.loc)], s.loc)
+        fields, kw = self._fields_args(s.fields, s.loc, "resource")
+        return self._declaration("_resource", s.name, [fields, self.const(s.doc, s.loc)], s.loc, kw)
 
     def s_AgentDef(self, s: na.AgentDef):
         if s.blueprint is None and s.overrides:
@@ -434,28 +472,16 @@ class _Compiler(PipelineCompiler):
         )
         for o in s.overrides:
             self.check_name(o.name, o.loc)
-        args = [
-            blueprint,
-            self.at(self._struct_fields(s.fields), s.loc),
-            self.at(overrides, s.loc),
-            self.const(s.doc, s.loc),
-        ]
-        return self._declaration("_agent", s.name, args, s.loc)
+        fields, kw = self._fields_args(s.fields, s.loc, "agent")
+        args = [blueprint, fields, self.at(overrides, s.loc), self.const(s.doc, s.loc)]
+        return self._declaration("_agent", s.name, args, s.loc, kw)
 
     def s_InterfaceDef(self, s: na.InterfaceDef):
-        self.check_name(s.name, s.loc)
         methods = self.at(ast.List([self.const(m.name, m.loc) for m in s.methods], ast.Load()), s.loc)
-        value = self.call(
-            "_interface",
-            [
-                self.const(s.name, s.loc),
-                self.at(self._struct_fields(s.fields), s.loc),
-                methods,
-                self.const(s.doc, s.loc),
-            ],
-            s.loc,
-        )
-        return ast.Assign([self.at(ast.Name(s.name, ast.Store()), s.loc)], value)
+        fields, _ = self._fields_args(s.fields, s.loc, "interface")
+        embeds = self.at(ast.Tuple([self.expr(e) for e in s.embeds], ast.Load()), s.loc)
+        args = [fields, methods, self.const(s.doc, s.loc), embeds]
+        return self._declaration("_interface", s.name, args, s.loc)
 
     # ---- expressions
     known_names: frozenset[str] = frozenset()

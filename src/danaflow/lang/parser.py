@@ -395,12 +395,20 @@ class _Builder:
     def method_sig(self, meta, c):
         return na.MethodSig(str(c[0]), c[1] or (), c[2], loc=self.loc(meta))
 
+    def embedded_interface(self, meta, c):
+        first, *rest = c[0].split(".")
+        node: na.Expr = na.Name(first, loc=self.loc(meta))
+        for part in rest:
+            node = na.Attribute(node, part, loc=self.loc(meta))
+        return node
+
     def interface_def(self, meta, c):
         name, *members = c
         fields = tuple(m for m in members if isinstance(m, na.FieldDef))
         methods = tuple(m for m in members if isinstance(m, na.MethodSig))
+        embeds = tuple(m for m in members if isinstance(m, na.Expr))
         doc = next((m[1] for m in members if isinstance(m, tuple)), None)
-        return na.InterfaceDef(str(name), fields, methods, doc, loc=self.loc(meta))
+        return na.InterfaceDef(str(name), fields, methods, doc, embeds, loc=self.loc(meta))
 
     def _no_duplicates(self, names, nodes, what):
         seen = set()

@@ -142,11 +142,15 @@ NO_DEFAULT: Any = _NoDefault()
 
 
 def _make_interface(
-    name: str, fields: dict[str, tuple[Any, Any]], methods: list[str], doc: str | None
+    name: str,
+    fields: dict[str, tuple[Any, Any]],
+    methods: list[str],
+    doc: str | None,
+    embeds: tuple[Any, ...] = (),
 ) -> type:
     from . import structs
 
-    return structs.make_interface(name, fields, methods, doc)
+    return structs.make_interface(name, fields, methods, doc, embeds)
 
 
 class _Uncached:
@@ -181,6 +185,12 @@ def store_attribute(obj: Any, name: str, value: Any, cache: dict[str, Any], site
             error_type="SandboxError",
         )
     if name not in cls.__dana_fields__:
+        for field in cls.__dana_delegates__:
+            # `car.horsepower = 200` through `engine: Engine = delegate`: the delegate's field.
+            target = getattr(obj, field, None)
+            if getattr(type(target), "__dana_simple__", None) is not None and hasattr(target, name):
+                store_attribute(target, name, value, cache, site)
+                return
         raise AttributeError(f"{cls.__name__} has no field {name!r}")
     value = cls.validate_field(name, value)
     object.__setattr__(obj, name, value)
@@ -477,21 +487,30 @@ class Runtime:
         self._step()
         return True
 
-    def _struct(self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
+    def _struct(
+        self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None, delegates: tuple[str, ...] = ()
+    ) -> type:
         from . import structs  # deferred: pydantic costs ~100 ms of start-up, and most programs need none
 
-        return structs.make_struct(name, fields, doc, canonical=self.struct_registry)
+        return structs.make_struct(name, fields, doc, canonical=self.struct_registry, delegates=delegates)
 
     def _host_function(self, name: str) -> Callable[..., Any] | None:
         """A registered function by name, for agent methods (a program's own names never hide it)."""
         return self._base.get(name) if not name.startswith("_") else None
 
-    def _agent_blueprint(self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
+    def _agent_blueprint(
+        self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None, delegates: tuple[str, ...] = ()
+    ) -> type:
         from . import structs
 
-        extra = {"__dana_host__": staticmethod(self._host_function)}
         return structs.make_struct(
-            name, fields, doc, canonical=self.struct_registry, base=structs.DanaAgent, extra=extra
+            name,
+            fields,
+            doc,
+            canonical=self.struct_registry,
+            base=structs.DanaAgent,
+            extra={"__dana_host__": staticmethod(self._host_function)},
+            delegates=delegates,
         )
 
     def _agent(
@@ -501,18 +520,28 @@ class Runtime:
         fields: dict[str, tuple[Any, Any]],
         overrides: dict[str, Any],
         doc: str | None,
+        delegates: tuple[str, ...] = (),
     ) -> Any:
         from . import structs
 
         return structs.make_agent(
-            name, blueprint, fields, overrides, doc, host=self._host_function, canonical=self.struct_registry
+            name,
+            blueprint,
+            fields,
+            overrides,
+            doc,
+            host=self._host_function,
+            canonical=self.struct_registry,
+            delegates=delegates,
         )
 
-    def _resource(self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None) -> type:
+    def _resource(
+        self, name: str, fields: dict[str, tuple[Any, Any]], doc: str | None, delegates: tuple[str, ...] = ()
+    ) -> type:
         from . import structs
 
         return structs.make_struct(
-            name, fields, doc, canonical=self.struct_registry, base=structs.DanaResource
+            name, fields, doc, canonical=self.struct_registry, base=structs.DanaResource, delegates=delegates
         )
 
     def _receiver(self, name: str, annotation: Any, fn: Callable[..., Any]) -> Any:

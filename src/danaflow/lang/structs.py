@@ -91,6 +91,8 @@ class DanaStruct:
     """Fields whose annotation is exactly int, str, float or bool (the compiled store's fast path)."""
     __dana_types__: ClassVar[dict[str, Any]] = {}
     """Each field's checked type (what a type descriptor of the struct carries)."""
+    __dana_delegates__: ClassVar[tuple[str, ...]] = ()
+    """Fields declared ``= delegate``: attributes the struct lacks are looked up on them, in order."""
     __dana_adapters__: ClassVar[dict[str, TypeAdapter[Any]]]
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -224,6 +226,26 @@ class DanaResource(DanaStruct):
     __slots__ = ()
 
 
+def _delegated(self: DanaStruct, name: str) -> Any:
+    """``__getattr__`` of a struct with delegate fields: ``car.horsepower`` is
+    ``car.engine.horsepower`` when Car has no such field or method. Only public names are
+    delegated (Python's protocols probe ``__deepcopy__`` and the like on the struct itself)."""
+    cls = type(self)
+    if not name.startswith("_"):
+        for field in cls.__dana_delegates__:
+            try:
+                target = object.__getattribute__(self, field)
+            except AttributeError:
+                continue
+            try:
+                return getattr(target, name)
+            except AttributeError:
+                continue
+    via = cls.__dana_delegates__
+    nor = f", and neither has its delegate {' or '.join(via)}" if via else ""
+    raise AttributeError(f"{cls.__name__} has no field or method {name!r}{nor}")
+
+
 def _root(base: type) -> type:
     return DanaAgent if issubclass(base, DanaAgent) else DanaStruct
 
@@ -272,6 +294,7 @@ def make_struct(
     canonical: dict[tuple[Any, ...], type[DanaStruct]] | None = None,
     base: type[DanaStruct] = DanaStruct,
     extra: dict[str, Any] | None = None,
+    delegates: tuple[str, ...] = (),
 ) -> type[DanaStruct]:
     """Builds the class for ``struct name:`` with {field: (type, default or NO_DEFAULT)}.
 
@@ -280,10 +303,17 @@ def make_struct(
     the class a decoded value already made, so values that crossed in are instances of it (unless
     that class lacks ``base``: an agent whose fields crossed in as a plain struct gets a new class).
     ``base`` is DanaStruct, DanaAgent, DanaResource or a struct class whose fields ``fields``
-    repeat (a singleton agent's blueprint); ``extra`` adds class attributes.
+    repeat (a singleton agent's blueprint); ``extra`` adds class attributes. ``delegates`` name
+    the fields whose attributes the struct offers as its own (``engine: Engine = delegate``).
     """
     _checked_fields(name, fields, _root(base))
+    for d in delegates:
+        if d not in fields:
+            raise TypeError(f"struct {name}: delegate {str(d)[:60]!r} is not one of its fields")
     ns = _struct_namespace(name, fields, doc)
+    ns["__dana_delegates__"] = tuple(delegates)
+    if delegates:
+        ns["__getattr__"] = _delegated
     ns.update(extra or {})
     key = None
     if canonical is not None:
@@ -314,6 +344,7 @@ def make_agent(
     *,
     host: Callable[[str], Any] | None = None,
     canonical: dict[tuple[Any, ...], type[DanaStruct]] | None = None,
+    delegates: tuple[str, ...] = (),
 ) -> DanaAgent:
     """The instance ``agent name(blueprint):`` binds. With a blueprint it is an instance of the
     blueprint, ``overrides`` its field values: one type on both sides of the process boundary,
@@ -330,6 +361,7 @@ def make_agent(
                 "__dana_host__": staticmethod(host) if host is not None else None,
                 "__dana_singleton__": True,
             },
+            delegates=delegates,
         )
         values: dict[str, Any] = {}
     else:
@@ -392,20 +424,52 @@ class DanaInterface(type):
 
 
 def make_interface(
-    name: str, fields: dict[str, tuple[Any, Any]], methods: list[str], doc: str | None
+    name: str,
+    fields: dict[str, tuple[Any, Any]],
+    methods: list[str],
+    doc: str | None,
+    embeds: tuple[Any, ...] = (),
 ) -> type:
-    for f, (t, _) in fields.items():
+    """The interface ``name``: its own fields and methods after those of the interfaces it
+    embeds (a bare ``IReadable`` line), each embedded one an interface; a field two of them
+    declare must have one type."""
+    merged: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    merged_methods: list[str] = []
+    own = {f: t for f, (t, _) in fields.items()}
+    for e in embeds:
+        if not isinstance(e, DanaInterface):
+            got = getattr(e, "__name__", None) or type(e).__name__
+            raise TypeError(f"interface {name}: embeds {got}, want an interface")
+        for f, t in e._field_types:
+            if f in merged and merged[f] != t:
+                raise TypeError(
+                    f"interface {name}: field {f!r} is {_type_label(merged[f])} in {where[f]} "
+                    f"and {_type_label(t)} in {e.__name__}"
+                )
+            merged[f], where[f] = t, e.__name__
+        merged_methods += [m for m in e._methods if m not in merged_methods]
+    for f, t in own.items():
+        if f in merged and merged[f] != t:
+            here, there = _type_label(t), _type_label(merged[f])
+            raise TypeError(f"interface {name}: field {f!r} is {here} here and {there} in {where[f]}")
         check_type(t, f"interface {name}: field {f}")
+        merged[f] = t
+    merged_methods += [m for m in methods if m not in merged_methods]
     return DanaInterface(
         name,
         (),
         {
-            "_fields": tuple(fields),
-            "_field_types": tuple((f, t) for f, (t, _) in fields.items()),
-            "_methods": tuple(methods),
+            "_fields": tuple(merged),
+            "_field_types": tuple(merged.items()),
+            "_methods": tuple(merged_methods),
             "__doc__": doc,
         },
     )
+
+
+def _type_label(t: Any) -> str:
+    return getattr(t, "__name__", None) or str(t)
 
 
 class ReceiverFunction:
