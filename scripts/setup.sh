@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, pinned to the CPU build: a bare `torch` would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q 'torch==2.13.0'
-.venv/bin/python -m pip install -q -e '.[local,dev,mcp]'
+.venv/bin/python -m pip install -q -e '.[local,dev,mcp,dask]'
 # The run viewer (`danaflow ui`) and, for its browser tests, Debian's Chromium (Playwright drives
 # /usr/bin/chromium; `playwright install` would download a browser of its own, which fails here).
 .venv/bin/python -m pip install -q -e '.[ui]'

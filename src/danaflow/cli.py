@@ -106,6 +106,18 @@ def run_command(
         bool,
         typer.Option("--no-cache", help="Run CachePolicy nodes without the result cache (flows)."),
     ] = False,
+    stream: Annotated[
+        bool,
+        typer.Option("--stream", help="Print the text models generate as it comes (flows)."),
+    ] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            metavar="SPEC",
+            help="Where node work runs: local, dask://HOST:PORT or dask-local:N (flows; docs/scale.md).",
+        ),
+    ] = None,
     memory_limit: Annotated[
         str | None,
         typer.Option(
@@ -149,6 +161,8 @@ def run_command(
         progress=progress,
         store=store,
         no_cache=no_cache,
+        stream=stream,
+        executor=executor,
     )
 
 

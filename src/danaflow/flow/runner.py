@@ -38,6 +38,7 @@ from .definition import (
     SubflowElement,
 )
 from .events import Event, EventBus, EventHandlerError, EventType
+from .executors import LOCAL, Executor
 from .hooks import InMemoryRun, RunHooks
 from .nodes.base import Node, NodeFailedError
 from .policies import CachePolicy, RetryPolicy, error_line, make_entry, restore_hit, run_attempts
@@ -59,14 +60,16 @@ def _now() -> datetime:
 class _Execution:
     """The state of one run of a root definition: hooks, bus, and the node concurrency limit."""
 
-    __slots__ = ("bus", "cache", "hooks", "results", "semaphore", "tokens")
+    __slots__ = ("bus", "cache", "executor", "hooks", "results", "semaphore", "tokens")
 
-    def __init__(self, hooks: RunHooks):
+    def __init__(self, hooks: RunHooks, executor: Executor = LOCAL):
         self.hooks = hooks
         self.tokens: Any = None
         """While a stream listens for tokens (flow/streaming.py): what routes a node's model text."""
         self.results: Any = None
         """While a stream wants node results: called with each node's context and final record."""
+        self.executor = executor
+        """Where node work runs (flow/executors.py); the runner itself always stays here."""
         self.bus: EventBus = hooks.event_bus
         self.semaphore = asyncio.Semaphore(max(1, int(getattr(hooks, "max_concurrency", 16) or 16)))
         self.cache = getattr(hooks, "result_cache", None)
@@ -237,7 +240,7 @@ class _Execution:
         retry = element.retry or _inherited_retry(ctx)
         if retry is None:
             async with self.semaphore:
-                result = await node.execute(ctx)
+                result = await self.executor.run_node(ctx, node)
         else:
             result = await self.attempts(ctx, node, retry)
         if not isinstance(result, NodeExecutionResult):
@@ -270,7 +273,7 @@ class _Execution:
                 hooks.component_started(path, ctx)
             with hooks.span("attempt", path, name=f"attempt {n} {path}", **{"danaflow.attempt": n}):
                 async with self.semaphore:
-                    return await node.execute(ctx)
+                    return await self.executor.run_node(ctx, node)
 
         async def on_retry(n: int, exc: BaseException, wait: float) -> None:
             if self.bus.has_handlers(EventType.node_retrying):
@@ -563,9 +566,12 @@ class _Runner:
         *,
         component_id: str | None = None,
         variables: dict[str, Any] | None = None,
+        executor: Executor | None = None,
     ):
         self.definition = definition
         self.run_context: RunHooks = run_context if run_context is not None else InMemoryRun()
+        self.executor: Executor = executor if executor is not None else LOCAL
+        """Where node work runs: ``LocalExecutor`` (the default) or ``DaskExecutor(client)``."""
         self.component_id = (
             component_id
             or getattr(self.run_context, "root_component_id", None)
@@ -604,7 +610,7 @@ class _Runner:
         if getattr(hooks, "llm", None) is None:
             ctx.sandbox.reasoner = DefaultReasoner.shared()
         self.context = ctx
-        execution = _Execution(hooks)
+        execution = _Execution(hooks, self.executor)
         execution.tokens, execution.results = self._tokens, self._results
         try:
             result = await execution.execute(ctx, definition)

@@ -288,30 +288,88 @@ def check_inputs(inputs: Mapping[str, Any], waiting: Mapping[str, str | None], r
 
 
 # ---- running ---------------------------------------------------------------------------------------
-def _runner_for(definition: Any, run_context: RunContext) -> Any:
+def _runner_for(definition: Any, run_context: RunContext, executor: Any = None) -> Any:
     from danaflow.flow.definition import AgentDefinition
     from danaflow.flow.runner import AgentRunner, FlowRunner
 
     if isinstance(definition, AgentDefinition):
-        return AgentRunner(definition, run_context)
-    return FlowRunner(definition, run_context)
+        return AgentRunner(definition, run_context, executor=executor)
+    return FlowRunner(definition, run_context, executor=executor)
 
 
-async def _execute(run_context: RunContext, definition: Any, progress: bool | None, out: TextIO) -> Any:
+async def _execute(
+    run_context: RunContext,
+    definition: Any,
+    progress: bool | None,
+    out: TextIO,
+    executor: Any = None,
+    stream: bool = False,
+) -> Any:
     from .isolation import IsolatedExecution
     from .progress import ProgressDisplay
 
     async with IsolatedExecution(run_context) as execution:
+        if stream:
+            return await _streamed(
+                execution, _runner_for(definition, run_context, executor), run_context, progress, out
+            )
         if progress is False:
-            return await execution.run(_runner_for(definition, run_context))
+            return await execution.run(_runner_for(definition, run_context, executor))
         with ProgressDisplay(run_context, out=out, live=progress):
-            return await execution.run(_runner_for(definition, run_context))
+            return await execution.run(_runner_for(definition, run_context, executor))
 
 
-def _drive(run_context: RunContext, definition: Any, progress: bool | None, out: TextIO) -> Any:
+def _check_executor(spec: str | None) -> None:
+    """ConfigurationError for an executor spec that names no executor, before any run exists."""
+    from danaflow.flow.executors import check_executor_spec
+
+    check_executor_spec(spec)
+
+
+async def _streamed(
+    execution: Any, runner: Any, run_context: RunContext, progress: bool | None, out: TextIO
+) -> Any:
+    """Runs ``runner`` through its token stream, each model's text shown as it is generated: under
+    the live table, or as it comes after its node's path (with no component lines for
+    ``--no-progress``). Ctrl-C cancels the stream's reader, which cancels the run (interrupted)."""
+    from .progress import ProgressDisplay
+
+    with ProgressDisplay(run_context, out=out, live=progress, components=progress is not False) as display:
+        async with runner.stream(mode="tokens") as deltas:
+            async for delta in deltas:
+                display.token(delta.path, delta.text)
+    execution.result = runner.result
+    return runner.result
+
+
+def _drive(
+    run_context: RunContext,
+    definition: Any,
+    progress: bool | None,
+    out: TextIO,
+    executor: str | None = None,
+    stream: bool = False,
+) -> Any:
+    """Runs the definition to its end; ``executor`` is a spec (``dask-local:2``), its cluster
+    closed when the run ends."""
     import asyncio
 
-    return asyncio.run(_execute(run_context, definition, progress, out))
+    from danaflow.flow.executors import executor_from_spec
+
+    node_executor = executor_from_spec(executor)
+    try:
+        return asyncio.run(_execute(run_context, definition, progress, out, node_executor, stream=stream))
+    finally:
+        node_executor.close()
+
+
+def _say_interrupted(run_context: RunContext, exc: BaseException, out: TextIO) -> None:
+    """After Ctrl-C: which run stopped and the command that finishes it."""
+    if isinstance(exc, KeyboardInterrupt) and run_context.is_setup and run_context.status == "interrupted":
+        out.write(
+            f"\nrun {run_context.run_id}: interrupted\nresume with: danaflow resume {run_context.run_id}\n"
+        )
+        out.flush()
 
 
 def _record_failure(run_context: RunContext, exc: BaseException) -> None:
@@ -322,6 +380,8 @@ def _record_failure(run_context: RunContext, exc: BaseException) -> None:
     record = store.get_run(run_id)
     if record is not None:
         why = str(exc) or type(exc).__name__
+        if isinstance(exc, KeyboardInterrupt):
+            why = "interrupted (Ctrl-C)"
         if not isinstance(exc, DanaflowError):
             why = f"{type(exc).__name__}: {why}"
         store.update_run(run_id, meta={**record.meta, "error": why})
@@ -397,6 +457,8 @@ def run_python_target(
     run_id_prefix: str | None = None,
     progress: bool | None = None,
     out: TextIO | None = None,
+    stream: bool = False,
+    executor: str | None = None,
     **run_context_options: Any,
 ) -> RunOutcome:
     """Runs ``module.py:agent_or_flow`` as a durable run; ``progress=None`` means live on a TTY.
@@ -411,6 +473,7 @@ def run_python_target(
     root_id = definition.id or name
     waiting_nodes = input_nodes(definition, root_id)
     check_inputs(inputs or {}, waiting_nodes, root_id)
+    _check_executor(executor)
     target_ref = f"{files[0]}:{name}" if files and target.split(":")[0].endswith(".py") else target
     run_context = RunContext(
         root_id,
@@ -427,9 +490,10 @@ def run_python_target(
         out.write(f"run {run_context.run_id} ({run_context.run_dir.root})\n")
         out.flush()
         try:
-            result = _drive(run_context, definition, progress, out)
+            result = _drive(run_context, definition, progress, out, executor, stream=stream)
         except BaseException as exc:
             _record_failure(run_context, exc)
+            _say_interrupted(run_context, exc, out)
             raise
         outcome = _outcome(run_context, result, waiting_nodes)
     finally:
@@ -446,7 +510,9 @@ def resume_run(
     run_root: Path | None = None,
     progress: bool | None = None,
     out: TextIO | None = None,
+    stream: bool = False,
     store: str | None = None,
+    executor: str | None = None,
     **run_context_options: Any,
 ) -> RunOutcome:
     """Resumes ``run_id`` (an id, a unique prefix or ``latest``) in a new run: with ``from_path``
@@ -475,6 +541,7 @@ def resume_run(
         plan = ResumePlan.load(db, run_id, from_path)
         plan.check_paths([root_id, *definition.component_paths(root_id)])
         check_inputs(inputs or {}, waiting_nodes, root_id)
+        _check_executor(executor)
     run_context = RunContext(
         root_id,
         project_root=Path(previous.meta.get("project_root") or Path.cwd()),
@@ -496,11 +563,12 @@ def resume_run(
         )
         out.flush()
         try:
-            result = _drive(run_context, definition, progress, out)
+            result = _drive(run_context, definition, progress, out, executor, stream=stream)
         except BaseException as exc:
             discard = not run_context.store.list_components(run_context.run_id)
             if not discard:
                 _record_failure(run_context, exc)
+                _say_interrupted(run_context, exc, out)
             raise
         outcome = _outcome(run_context, result, waiting_nodes)
     finally:
@@ -666,6 +734,19 @@ NoCacheOpt = Annotated[
     bool,
     typer.Option("--no-cache", help="Run CachePolicy nodes without reading or writing the result cache."),
 ]
+StreamOpt = Annotated[
+    bool,
+    typer.Option("--stream", help="Print the text models generate as it comes (under the progress display)."),
+]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        metavar="SPEC",
+        help="Where node work runs: local (the default), dask://HOST:PORT (a Dask scheduler) or "
+        "dask-local:N (N worker processes here); see docs/scale.md.",
+    ),
+]
 RunIdArg = Annotated[
     str, typer.Argument(metavar="RUN", help="A run id, a unique prefix of one, or 'latest'.")
 ]
@@ -697,6 +778,8 @@ def run_command(
     progress: ProgressOpt = None,
     store: StoreOpt = None,
     no_cache: NoCacheOpt = False,
+    stream: StreamOpt = False,
+    executor: ExecutorOpt = None,
 ) -> None:
     """Run an agent or flow from a Python module, durably.
 
@@ -712,6 +795,8 @@ def run_command(
             progress=progress,
             store=store,
             use_cache=not no_cache,
+            stream=stream,
+            executor=executor,
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
@@ -733,6 +818,8 @@ def resume_command(
     progress: ProgressOpt = None,
     store: StoreOpt = None,
     no_cache: NoCacheOpt = False,
+    stream: StreamOpt = False,
+    executor: ExecutorOpt = None,
 ) -> None:
     """Resume a run, from --from PATH or where it stopped.
 
@@ -748,6 +835,8 @@ def resume_command(
             progress=progress,
             store=store,
             use_cache=not no_cache,
+            stream=stream,
+            executor=executor,
         )
     except DanaflowError as exc:
         raise _fail(exc) from exc
