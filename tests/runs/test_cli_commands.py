@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from danaflow.errors import RunError
 from danaflow.runs.cli_commands import parse_inputs
 from danaflow.runs.store import SQLiteRunStore
+from danaflow.testing.fake_llm import Reply
 
 HERE = Path(__file__).parent
 CRASH = f"{HERE / 'crash_flow.py'}:agent"
@@ -382,3 +384,96 @@ def test_standalone_module_runs_the_commands_as_the_docs_say(tmp_path):
     assert shown.returncode == 0 and "n5  completed" in shown.stdout
     usage = danaflow("--help", cwd=tmp_path, module="danaflow.runs")
     assert "Usage: python -m danaflow.runs" in usage.stdout
+
+
+# ---- run --stream, Ctrl-C, resume -----------------------------------------------------------------
+STORY = """
+import os
+from danaflow import AIModelNode, AIModelNodeSettings, FlowDefinition, PythonNode
+
+def first(ctx):
+    with open(os.environ["STORY_SIDE"], "a", encoding="utf-8") as f:
+        f.write("first\\n")
+    return "ready"
+
+flow = FlowDefinition("story")
+flow.node("first", PythonNode(first, in_thread=False))
+flow.node("ask", AIModelNode(settings=AIModelNodeSettings(prompt="Tell a story")))
+flow.node("after", PythonNode(lambda ctx: ctx.get_result("ask").outcome.text.upper(), in_thread=False))
+"""
+
+
+def story_env(tmp_path: Path, fake_llm) -> dict[str, str]:
+    return {"DANAFLOW_LLM": fake_llm.spec, "STORY_SIDE": str(tmp_path / "side.txt")}
+
+
+def test_run_stream_prints_the_models_text_between_the_progress_lines(tmp_path, fake_llm):
+    fake_llm.reply("Once upon a time \x1b[31mthere was a fox.")
+    target = write(tmp_path, "story.py", STORY) + ":flow"
+    proc = danaflow("run", target, "--stream", cwd=tmp_path, env=story_env(tmp_path, fake_llm))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1].startswith("✓ story.first (")
+    assert lines[2] == r"story.ask: Once upon a time \x1b[31mthere was a fox."  # escaped, not obeyed
+    assert lines[3].startswith("✓ story.ask (")
+    assert lines[-1] == r"output: ONCE UPON A TIME \x1b[31MTHERE WAS A FOX."
+    assert fake_llm.requests[-1].stream
+    quiet = danaflow(
+        "run", target, "--stream", "--no-progress", cwd=tmp_path, env=story_env(tmp_path, fake_llm)
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.splitlines()[1] == "story.ask: OK"  # the fake's default reply; no ✓ lines
+
+
+def test_ctrl_c_mid_stream_interrupts_the_run_and_resume_completes_it(tmp_path, fake_llm):
+    words = " ".join(f"w{i}" for i in range(60))
+    fake_llm.reply(Reply(words, chunk_delay=0.3))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env.update(DANAFLOW_RUN_ROOT=str(tmp_path / "runs"), **story_env(tmp_path, fake_llm))
+    target = write(tmp_path, "story.py", STORY) + ":flow"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "danaflow.launcher", "run", target, "--stream"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    seen = b""
+    try:
+        # Two deltas on screen, the second 0.3 s after the first: the text is live, the run mid-call.
+        while b"story.ask: w0 w1" not in seen:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, f"the run ended before streaming: {seen!r} {proc.stderr.read()!r}"
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    out = (seen + out).decode()
+    assert proc.returncode == 130, err.decode()
+    (run,) = runs_in(tmp_path)
+    assert f"run {run.run_id}: interrupted\nresume with: danaflow resume {run.run_id}\n" in out
+    assert run.status == "interrupted"
+    with SQLiteRunStore(tmp_path / "runs" / "danaflow.db") as store:
+        rows = {c.path: c.status for c in store.list_components(run.run_id)}
+    assert rows == {"story": "interrupted", "story.first": "completed", "story.ask": "interrupted"}
+    shown = danaflow("runs", "show", run.run_id, cwd=tmp_path).stdout
+    assert "status   interrupted" in shown and "! ask  interrupted" in shown and "✓ first  completed" in shown
+
+    fake_llm.reply("The end.")
+    again = danaflow("resume", run.run_id, "--stream", cwd=tmp_path, env=story_env(tmp_path, fake_llm))
+    assert again.returncode == 0, again.stderr
+    assert "story.ask: The end." in again.stdout
+    assert again.stdout.splitlines()[-1] == "output: THE END."
+    assert (tmp_path / "side.txt").read_text() == "first\n"  # reused by the resume, never run twice
+    latest = runs_in(tmp_path)[0]
+    with SQLiteRunStore(tmp_path / "runs" / "danaflow.db") as store:
+        resumed = {c.path: (c.status, c.reused) for c in store.list_components(latest.run_id)}
+    assert resumed == {
+        "story": ("completed", False),
+        "story.first": ("completed", True),
+        "story.ask": ("completed", False),
+        "story.after": ("completed", False),
+    }

@@ -367,7 +367,7 @@ def _say_interrupted(run_context: RunContext, exc: BaseException, out: TextIO) -
     """After Ctrl-C: which run stopped and the command that finishes it."""
     if isinstance(exc, KeyboardInterrupt) and run_context.is_setup and run_context.status == "interrupted":
         out.write(
-            f"\nrun {run_context.run_id}: interrupted\nresume with: danaflow resume {run_context.run_id}\n"
+            f"run {run_context.run_id}: interrupted\nresume with: danaflow resume {run_context.run_id}\n"
         )
         out.flush()
 
