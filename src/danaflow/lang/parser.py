@@ -8,9 +8,11 @@ with the same grammar (start symbol ``eval_input``) and must report positions in
 from __future__ import annotations
 
 import ast as pyast
+import contextvars
 import functools
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from lark import Lark, Token, Tree
@@ -29,6 +31,68 @@ MAX_KEYWORDS = 1000
 """The most keyword arguments one call may pass."""
 
 
+_REF_LAMBDAS: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "danaflow_ref_lambdas", default=frozenset()
+)
+"""Offsets of the ``lambda`` keywords of the text being parsed that start the reference form."""
+
+_LAMBDA_SCAN = re.compile(
+    r"""(?P<str>[rRbBuUfF]{0,2}(?:"{3}(?:\\.|[^\\])*?"{3}|'{3}(?:\\.|[^\\])*?'{3}"""
+    r"""|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'))"""
+    r"""|(?P<comment>\#[^\n]*)|(?P<dc>::)|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<end>[\n;])"""
+    r"""|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"""
+)
+
+
+def reference_lambdas(text: str) -> frozenset[int]:
+    """The offsets of the ``lambda`` keywords in ``text`` whose parameters a ``::`` ends.
+
+    A lambda is the reference form when the next ``::`` at its own bracket depth comes before the
+    brackets around it close, the statement ends, or another lambda starts at that depth: that is
+    the only place a ``::`` can be (a slice's is inside its own brackets). Strings and comments
+    are skipped. Linear, and only run on text that has both ``lambda`` and ``::``.
+    """
+    if "::" not in text or "lambda" not in text:
+        return frozenset()
+    found: set[int] = set()
+    pending: dict[int, int] = {}  # bracket depth -> offset of a lambda not yet decided
+    depth = 0
+    for m in _LAMBDA_SCAN.finditer(text):
+        kind = m.lastgroup
+        if kind == "word":
+            if m.group() == "lambda":
+                pending[depth] = m.start()
+        elif kind == "dc":
+            start = pending.pop(depth, None)
+            if start is not None:
+                found.add(start)
+        elif kind == "open":
+            depth += 1
+        elif kind == "close":
+            pending.pop(depth, None)
+            depth = max(depth - 1, 0)
+        elif kind == "end" and (depth == 0 or m.group() == ";"):
+            pending.pop(depth, None)
+    return frozenset(found)
+
+
+class _Postlex(DanaIndenter):
+    """The indenter, then the one retyping the grammar needs: the ``lambda`` of the reference
+    form becomes LAMBDA_REF (decided from the text by ``reference_lambdas``)."""
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        tokens = super().process(stream)
+        refs = _REF_LAMBDAS.get()
+        return _retype(tokens, refs) if refs else tokens
+
+
+def _retype(tokens: Iterator[Token], refs: frozenset[int]) -> Iterator[Token]:
+    for tok in tokens:
+        if tok.type == "LAMBDA" and tok.start_pos in refs:
+            tok = Token.new_borrow_pos("LAMBDA_REF", tok.value, tok)
+        yield tok
+
+
 @functools.cache
 def _lark() -> Lark:
     grammar = (Path(__file__).parent / "grammar.lark").read_text()
@@ -36,7 +100,7 @@ def _lark() -> Lark:
         grammar,
         parser="lalr",
         start=["file_input", "eval_input"],
-        postlex=DanaIndenter(),
+        postlex=_Postlex(),
         propagate_positions=True,
         maybe_placeholders=True,
         cache=True,
@@ -83,11 +147,14 @@ def parse(source: str, filename: str = "<string>") -> na.Program:
     lines = text_lines(text)
     refuse_nul(text, filename, lines)
     scan = Scan(filename, lines)
+    refs = _REF_LAMBDAS.set(reference_lambdas(text))
     try:
         with scanning(scan):
             tree = _lark().parse(text, start="file_input")
     except UnexpectedInput as err:
         raise _syntax_error(err, text, filename, lines) from None
+    finally:
+        _REF_LAMBDAS.reset(refs)
     body = _transform(_Builder(filename, lines, fstring_depths=scan.fstring_depths), tree)
     return na.Program(tuple(body), filename, source, loc=Location(filename, 1, 1))
 
@@ -110,11 +177,14 @@ def parse_expression(
         source_lines = [""] * (line - 1) + [" " * (col - 1) + text]
     refuse_nul(text, filename, source_lines, line - 1, col - 1)
     scan = Scan(filename, source_lines, line - 1, col - 1, base_depth=depth, outermost=depth == 0)
+    refs = _REF_LAMBDAS.set(reference_lambdas(text))
     try:
         with scanning(scan):
             tree = _lark().parse(text, start="eval_input")
     except UnexpectedInput as err:
         raise _syntax_error(err, source, filename, source_lines, line - 1, col - 1) from None
+    finally:
+        _REF_LAMBDAS.reset(refs)
     builder = _Builder(filename, source_lines, line - 1, col - 1, fstring_depths=scan.fstring_depths)
     return _transform(builder, tree)
 
@@ -310,7 +380,7 @@ class _Builder:
             seen.add(p.name)
         return tuple(c)
 
-    lambda_params = parameters
+    lambda_params = ref_lambda_params = parameters
 
     def plain_param(self, meta, c):
         if len(c) == 2:  # lambda parameter: NAME [= default]
@@ -427,6 +497,10 @@ class _Builder:
     def lambdef(self, meta, c):
         params = c[0] or ()
         return na.Lambda(params, c[-1], loc=self.loc(meta))
+
+    def ref_lambdef(self, meta, c):
+        _kw, params, body = c
+        return na.Lambda(params or (), body, loc=self.loc(meta))
 
     def or_test(self, meta, c):
         return na.BoolOp("or", tuple(c), loc=self.loc(meta))
