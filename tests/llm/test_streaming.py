@@ -197,3 +197,39 @@ def test_a_stream_that_fails_for_good_says_so_on_its_span(fake_llm, tmp_path: Pa
         rc.close()
     assert span.status == "error"
     assert llm.calls[-1].error is not None
+
+
+@pytest.mark.slow
+async def test_the_embedded_model_streams_as_it_decodes_constraints_kept() -> None:
+    from pydantic import BaseModel
+
+    from danaflow.flow import AIModelCallConfig, AIModelNode, AIModelNodeSettings, FlowDefinition, FlowRunner
+    from danaflow.flow.hooks import InMemoryRun
+    from danaflow.llm import LLMResource
+
+    class City(BaseModel):
+        name: str
+        country: str
+
+    llm = LLMResource(model="local:smollm2")
+    heard = Calls()
+    with listening(heard.open_call):
+        said = (await llm.acomplete("Say hello to the world.", max_tokens=12)).text
+        city = await llm.agenerate("Name a city in France and its country.", City, max_tokens=40)
+    assert heard.texts[0] == said and len(heard.calls[0]) > 1  # token by token, not one piece
+    assert City.model_validate_json(heard.texts[-1]) == city  # the schema still constrained it
+    assert heard.threads and "MainThread" not in heard.threads  # decoded on a worker thread
+
+    flow = FlowDefinition("f").node(
+        "ask",
+        AIModelNode(
+            settings=AIModelNodeSettings(
+                prompt="What is the capital of France?",
+                model_call_config=AIModelCallConfig(max_output_tokens=16),
+            )
+        ),
+    )
+    runner = FlowRunner(flow, InMemoryRun(llm=llm))
+    deltas = [d async for d in runner.stream(mode="tokens")]
+    assert len(deltas) > 1
+    assert "".join(d.text for d in deltas) == runner.result.get_result("ask").outcome.text
