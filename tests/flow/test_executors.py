@@ -163,6 +163,20 @@ def test_a_dana_error_on_a_worker_keeps_its_line_and_what_was_printed(dask):
     assert result.execution_status is S.failed
 
 
+@pytest.mark.parametrize("program", ["x = 1\ny = x / 0\n", "x = (1 +\n", "n = 0\nwhile true:\n    n += 1\n"])
+def test_a_failing_dana_node_reports_the_same_error_on_both_executors(dask, program):
+    def failed(executor):
+        flow = FlowDefinition("d")
+        flow.node("bad", DanaNode(program=program, max_steps=1000))
+        return FlowRunner(flow, executor=executor).run_sync().get_result("bad")
+
+    here, there = failed(LocalExecutor()), failed(dask)
+    assert here.execution_status is there.execution_status is S.failed
+    for field in ("type", "message", "path", "location"):
+        assert getattr(there.error, field) == getattr(here.error, field), field
+    assert there.outcome == here.outcome
+
+
 def test_a_dana_node_fails_naming_the_value_that_is_not_data(dask):
     flow = FlowDefinition("d")
     flow.node("bad", DanaNode(program="public:lock"))

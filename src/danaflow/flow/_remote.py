@@ -217,7 +217,7 @@ def apply_delta(ctx: ExecutionContext, delta: Any, *, trusted: bool) -> None:
     value a typed state view refuses fails the node, naming the key.
     """
     if not isinstance(delta, dict):
-        raise SandboxError(f"{ctx.path}: the worker sent a malformed scope delta", path=ctx.path)
+        raise SandboxError("the worker sent a malformed scope delta", path=ctx.path)
     sandbox = ctx.sandbox
     reserved = sandbox.reserved_system_keys
     for scope in SCOPES:
@@ -225,7 +225,7 @@ def apply_delta(ctx: ExecutionContext, delta: Any, *, trusted: bool) -> None:
         if not change:
             continue
         if not isinstance(change, dict):
-            raise SandboxError(f"{ctx.path}: the worker sent a malformed {scope}: delta", path=ctx.path)
+            raise SandboxError(f"the worker sent a malformed {scope}: delta", path=ctx.path)
         target = sandbox.scope(scope)
         for name, value in (change.get("set") or {}).items():
             if not isinstance(name, str):
@@ -246,6 +246,8 @@ def apply_delta(ctx: ExecutionContext, delta: Any, *, trusted: bool) -> None:
 
 
 def changes(current: Mapping[str, Any], before: Mapping[str, Any], same: Any) -> dict[str, Any]:
+    """One scope's delta as ``apply_delta`` reads it: keys new or not ``same(value, before)``
+    under ``set``, keys gone under ``del``; empty when nothing changed."""
     out: dict[str, Any] = {}
     written = {k: v for k, v in current.items() if k not in before or not same(v, before[k])}
     if written:

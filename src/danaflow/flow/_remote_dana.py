@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from danaflow.context.context import ExecutionContext
 from danaflow.context.result import NodeExecutionResult, NodeOutcome
 from danaflow.context.status import ExecutableTypeEnum
-from danaflow.errors import ComponentError, SandboxError
+from danaflow.errors import ComponentError, DanaflowError, SandboxError
 from danaflow.lang import structs
 from danaflow.lang.codec import Codec, CodecError
 from danaflow.lang.exchange import error_from_record, error_record
@@ -95,7 +95,18 @@ def dana_job(ctx: ExecutionContext, node: DanaNode, cache: ResultCache) -> DanaJ
     source, filename = node.source()
     if node.program is not None:
         filename = f"<{ctx.path}>"
-    wanted, calls_result = _reachable(source, filename)
+    try:
+        wanted, calls_result = _reachable(source, filename)
+    except DanaflowError as err:  # the error DanaNode reports for a program that does not compile
+        error_type = getattr(err, "error_type", type(err).__name__)
+        raise NodeFailedError(
+            f"{error_type}: {err.message}",
+            path=ctx.path,
+            outcome=NodeOutcome(text="", structured=None, value=None, output=""),
+            output="",
+            location=err.location,
+            error_type=error_type,
+        ) from None
     codec = Codec(_struct_class)
     sandbox = ctx.sandbox
     local = dict(sandbox.local)

@@ -197,7 +197,8 @@ class DaskExecutor:
         self.close()
 
     def __repr__(self) -> str:
-        return f"DaskExecutor({getattr(self.client, 'scheduler_info', lambda: {})().get('address', '?')})"
+        scheduler = getattr(self.client, "scheduler", None)
+        return f"DaskExecutor({getattr(scheduler, 'address', '?')})"
 
 
 def check_executor_spec(spec: str | None) -> None:
