@@ -58,6 +58,27 @@ async def test_token_deltas_arrive_in_order_and_join_to_the_outcome(fake_llm) ->
     assert {i.call for i in items} == {0}
 
 
+async def test_a_nodes_tokens_come_before_its_result(fake_llm) -> None:
+    fake_llm.reply(ANSWER, SECOND)
+    flow = FlowDefinition("f").node("first", ask()).node("second", ask("and second?"))
+    items = await collect(FlowRunner(flow, InMemoryRun(llm=fake_llm.resource())), ("tokens", "results"))
+    kinds = [(type(i).__name__, i.path) for i in items]
+    first_result = kinds.index(("NodeResult", "f.first"))
+    assert {p for _, p in kinds[:first_result]} == {"f.first"}
+    assert kinds[-1] == ("NodeResult", "f.second")
+    assert "".join(i.text for i in items[first_result + 1 : -1]) == SECOND
+
+
+async def test_an_agent_streams_too() -> None:
+    from danaflow.flow import AgentDefinition, AgentRunner
+
+    flow = FlowDefinition().node("n", PythonNode(lambda ctx: 7))
+    runner = AgentRunner(AgentDefinition("agent").flow("main", flow))
+    (item,) = await collect(runner, "results")
+    assert (item.path, item.result.outcome.value) == ("agent.main.n", 7)
+    assert runner.result.execution_status.value == "completed"
+
+
 async def test_the_result_is_the_one_run_gives(fake_llm) -> None:
     fake_llm.reply(ANSWER, ANSWER)
     flow = FlowDefinition("f").node("ask", ask())
