@@ -32,6 +32,7 @@ __all__ = [
     "checked_reason_options",
     "context_builtins",
     "host_call",
+    "refuse_unnamed_model",
     "safe_format",
     "safe_format_map",
 ]
@@ -212,14 +213,14 @@ def check_model_choice(ctx: SandboxContext, options: dict[str, Any]) -> None:
 
     A spec or URL would send the host's API key (and the prompt) wherever the program says.
     """
-    model = options.get("model")
-    if model is None:
-        return
     aliases_of = getattr(ctx.reasoner, "model_aliases", None)
     aliases = tuple(aliases_of()) if callable(aliases_of) else ()
-    if isinstance(model, str) and model in aliases:
-        return
-    if isinstance(model, str) and ctx.policy.allow_model_specs:
+    refuse_unnamed_model(options.get("model"), aliases, allow_specs=ctx.policy.allow_model_specs)
+
+
+def refuse_unnamed_model(model: Any, aliases: tuple[str, ...], *, allow_specs: bool = False) -> None:
+    """Raises SandboxError unless ``model`` is None, one of ``aliases``, or (``allow_specs``) a str."""
+    if model is None or (isinstance(model, str) and (model in aliases or allow_specs)):
         return
     offered = ", ".join(aliases) or "none (the host offers no model aliases)"
     raise SandboxError(

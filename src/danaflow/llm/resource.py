@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from danaflow.errors import ConfigurationError, SandboxError
-from danaflow.lang.builtins import checked_reason_options
+from danaflow.errors import ConfigurationError
+from danaflow.lang.builtins import checked_reason_options, refuse_unnamed_model
 from danaflow.lang.typespace import check_type
 from danaflow.observability import NOOP_SPAN, chat_span, record_chat_response
 
@@ -453,14 +453,7 @@ class LLMResource:
     def dana_reason(self, prompt: str, **options: Any) -> Any:
         """``use("llm").reason(...)`` from Dana: a model may only be picked by one of this resource's
         aliases (a spec or URL from untrusted code would send the API key where it says)."""
-        model = options.get("model")
-        if model is not None and (not isinstance(model, str) or model not in self.models):
-            offered = ", ".join(self.model_aliases()) or "none"
-            raise SandboxError(
-                f"reason(model={str(model)[:80]!r}) is refused: Dana may only pick a model the host named; "
-                f"want one of: {offered}",
-                error_type="SandboxError",
-            )
+        refuse_unnamed_model(options.get("model"), self.model_aliases())
         desired = options.pop("__dana_desired_type", None)
         if desired is not None:
             check_type(desired, "reason(): the desired type")
