@@ -100,6 +100,7 @@ class MCPResource(Resource):
         self._thread: threading.Thread | None = None
         self._serving: concurrent.futures.Future[None] | None = None
         self._stop: asyncio.Event | None = None
+        self._scope: Any = None
         self._client: Any = None
         self._tools: dict[str, MCPTool] | None = None
         self._dana: dict[str, str] = {}
@@ -200,7 +201,7 @@ class MCPResource(Resource):
                 f"mcp server {self.name!r} ({self.where}) did not answer within "
                 f"{self.connect_timeout}s: want a server that speaks MCP{self._stderr_tail()}"
             )
-            self._serving.cancel()  # the task's cleanup (stopping the process) runs on the loop
+            self._abandon_connect(loop)
         except Exception as exc:
             self._failure = (
                 f"mcp server {self.name!r} ({self.where}) did not start: "
@@ -215,14 +216,19 @@ class MCPResource(Resource):
 
     async def _serve(self, ready: concurrent.futures.Future[list[Any]]) -> None:
         """The session's one task: connect, list the tools, wait for close(), disconnect."""
+        import anyio
+
         self._stop = stop = asyncio.Event()
         try:
-            async with AsyncExitStack() as stack:
-                client = await stack.enter_async_context(await self._client_for(stack))
-                listing = await _list_tools(client)
-                self._client = client
-                ready.set_result(listing)
-                await stop.wait()
+            with anyio.CancelScope() as self._scope:
+                async with AsyncExitStack() as stack:
+                    client = await stack.enter_async_context(await self._client_for(stack))
+                    listing = await _list_tools(client)
+                    self._client = client
+                    ready.set_result(listing)
+                    await stop.wait()
+            if not ready.done():  # connecting was abandoned (the scope was cancelled)
+                ready.cancel()
         except Exception as exc:
             if not ready.done():
                 ready.set_exception(exc)
@@ -232,6 +238,17 @@ class MCPResource(Resource):
                 _log.warning("mcp server %r (%s): shutdown failed: %s", self.name, self.where, _describe(exc))
         finally:
             self._client = None
+
+    def _abandon_connect(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Stops a connection that did not answer in time. The SDK stops the server process in
+        a shielded, bounded cleanup; a native ``task.cancel()`` can cut that cleanup short and
+        leave the process running, so the session's own anyio scope is cancelled instead and
+        ``_shutdown`` waits for the cleanup to end."""
+        scope = self._scope
+        if scope is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(scope.cancel)
+        elif self._serving is not None:  # the task has not reached its scope yet
+            self._serving.cancel()
 
     async def _client_for(self, stack: AsyncExitStack) -> Any:
         from mcp import Client
