@@ -1,8 +1,9 @@
 """``danaflow.run``: the language's ``run`` with the default LLM wired into ``reason()``.
 
 The language layer cannot import the LLM layer (it sits below it), so this module, at the top,
-does the wiring: a context without a reasoner gets ``LLMResource()``, which resolves the configured
-model (``DANAFLOW_LLM``, a config file, else the embedded one) only when ``reason()`` first runs.
+does the wiring: a context without a reasoner gets the ``DefaultReasoner`` flows use too, which
+finds the configured model (``DANAFLOW_LLM``, a config file, else the embedded one) only when
+``reason()`` runs, so programs that never reason never import the LLM resource.
 Likewise the planning layer answers the methods of the agents a program declares
 (``Alice.plan(...)``: lang/agents.py, planning/dana_agents.py), imported on the first such call.
 """
@@ -17,32 +18,9 @@ from danaflow.lang.api import ExecutionOutcome
 from danaflow.lang.api import run as _run_dana
 from danaflow.lang.registry import FunctionRegistry
 from danaflow.lang.sandbox import SandboxContext
+from danaflow.llm.default import DefaultReasoner
 
 __all__ = ["run"]
-
-
-class _DefaultReasoner:
-    """Builds the default LLMResource on the first ``reason()``, so programs that never reason
-    never import the LLM layer (it costs start-up time)."""
-
-    def __init__(self) -> None:
-        self._llm: Any = None
-
-    def _resource(self) -> Any:
-        if self._llm is None:
-            from danaflow.llm import LLMResource
-
-            self._llm = LLMResource()
-        return self._llm
-
-    def reason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
-        return self._resource().reason(prompt, desired_type, **options)
-
-    async def areason(self, prompt: str, desired_type: Any = None, **options: Any) -> Any:
-        return await self._resource().areason(prompt, desired_type, **options)
-
-    def __repr__(self) -> str:
-        return f"<default LLM: {self._llm!r}>" if self._llm is not None else "<default LLM (not loaded)>"
 
 
 def run(source_or_path: str | Path, context: Any = None, **options: Any) -> ExecutionOutcome:
@@ -68,7 +46,7 @@ def run(source_or_path: str | Path, context: Any = None, **options: Any) -> Exec
             "want a SandboxContext or an ExecutionContext"
         )
     if ctx.reasoner is None:
-        ctx.reasoner = _DefaultReasoner()
+        ctx.reasoner = DefaultReasoner.shared()
     own = ctx.registry
     ctx.registry = _with_agents(own, parent)
     try:

@@ -6,6 +6,7 @@ reads it back for resume (``model_validate``). It lives in context/ because an E
 the results of its children; flow/ re-exports it. Type-specific outcome fields (a command's
 ``results``, a Dana node's ``value``) ride on ``NodeOutcome`` as extra fields, so after a JSON round
 trip they come back as plain lists and dicts — templates read those like objects (DESIGN §5).
+``Usage`` is the LLM layer's one token-count type (llm/usage.py), re-exported here under its name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny
 
 from danaflow.errors import ComponentError, DanaflowError
+from danaflow.llm.usage import Usage
 
 from .status import ExecutableTypeEnum, ExecutionStatusEnum
 
@@ -82,23 +84,6 @@ class NodeOutcome(BaseModel):
         if key in type(self).model_fields:
             return getattr(self, key)
         return (self.model_extra or {}).get(key, default)
-
-
-class Usage(BaseModel):
-    """Token usage of the LLM calls a component made."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-        )
 
 
 class ErrorInfo(BaseModel):

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from .usage import Usage
+
 __all__ = [
     "LLMRequest",
     "LLMResponse",
@@ -50,23 +52,6 @@ class ToolCall:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts of one call (or a running total); 0 when the backend did not report them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
-        )
 
 
 @dataclass(frozen=True, slots=True)
