@@ -97,6 +97,10 @@ class Stmt(Node):
 @dataclass(frozen=True, slots=True)
 class Name(Expr):
     id: str
+    scope: str = field(default="", kw_only=True, compare=False, repr=False)
+    """Where the name resolves, stamped by resolve.py: ``local`` (bound by the function, lambda
+    or comprehension it is in), ``enclosing`` (by one around it), ``top`` (by the program's body,
+    from a function) or ``free`` (by nothing lexical: the runtime looks it up); ``""`` until then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,8 @@ class ScopedName(Expr):
 
     scope: str
     name: str
+    resolved: str = field(default="", kw_only=True, compare=False, repr=False)
+    """For ``local:x``, where ``x`` resolves (the stamps of ``Name.scope``)."""
 
 
 @dataclass(frozen=True, slots=True)

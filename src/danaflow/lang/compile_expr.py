@@ -12,12 +12,12 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from danaflow.errors import DanaSyntaxError, Location, SandboxError
+from danaflow.errors import DanaSyntaxError, Location
 
 from . import ast as na
 from .builtins import BUILTIN_NAMES
 from .policy import ALLOWED_DUNDER_ATTRS, BLOCKED_ATTRIBUTES, GUARDED_ATTRIBUTES
-from .resolve import resolve_free_names
+from .resolve import FREE, resolve_expression
 
 __all__ = [
     "ALLOWED_DUNDER_ATTRS",
@@ -29,7 +29,6 @@ __all__ = [
     "ExpressionCompiler",
     "ProgramRefs",
     "is_bounded",
-    "is_internal",
 ]
 
 DESIRED_TYPE_KEY = "__dana_desired_type"
@@ -125,11 +124,6 @@ def is_bounded(e: na.Expr) -> bool:
     return False
 
 
-def is_internal(name: str) -> bool:
-    """Whether a name is one the generated code uses (Dana source can never spell it)."""
-    return name.startswith("_")
-
-
 class ExpressionCompiler:
     """Translates expressions; ``steps`` adds step-budget checks, ``expression_mode`` is for templates."""
 
@@ -172,15 +166,8 @@ class ExpressionCompiler:
         node.end_col_offset = node.col_offset + 1
         return node
 
-    def refuse(self, message: str, loc: Location) -> SandboxError:
-        return SandboxError(message, location=loc, error_type="SandboxError")
-
     def syntax(self, message: str, loc: Location) -> DanaSyntaxError:
         return DanaSyntaxError(message, location=loc)
-
-    def check_name(self, name: str, loc: Location) -> None:
-        if name.startswith("_") and name not in self.internal_names:
-            raise self.refuse(f"name {name!r} is not allowed: names starting with '_' are reserved", loc)
 
     def load(self, name: str, loc: Location) -> ast.Name:
         return self.at(ast.Name(name, ast.Load()), loc)
@@ -194,10 +181,9 @@ class ExpressionCompiler:
     # ---- statements
     def target(self, t: na.Expr) -> ast.expr:
         if isinstance(t, na.Name):
-            self.check_name(t.id, t.loc)
             return self.at(ast.Name(t.id, ast.Store()), t.loc)
         if isinstance(t, na.ScopedName):
-            self._check_scoped(t, store=True)
+            self._scoped.add((t.scope, t.name))
             if t.scope == "local":
                 return self.at(ast.Name(t.name, ast.Store()), t.loc)
             if t.scope == "system":
@@ -213,7 +199,6 @@ class ExpressionCompiler:
             )
         if isinstance(t, na.Attribute):
             # Bound to a temporary here; the validated store follows the statement.
-            self._check_attr(t.attr, t.loc, store=True)
             tmp = self.tmp("a")
             self.pending_stores.append((t, tmp))
             return self.at(ast.Name(tmp, ast.Store()), t.loc)
@@ -230,8 +215,7 @@ class ExpressionCompiler:
         loc = t.loc
         v = self.tmp("v")
         out: list[ast.stmt] = [self.at(ast.Assign([self.at(ast.Name(v, ast.Store()), loc)], value), loc)]
-        if isinstance(t.value, na.Name):
-            self.check_name(t.value.id, t.value.loc)
+        if isinstance(t.value, na.Name) and t.value.scope != FREE:
             name, where = t.value.id, t.value.loc
         else:
             name, where = self.tmp("o"), loc
@@ -247,7 +231,6 @@ class ExpressionCompiler:
         when both match (``type(v) is _st<n> and type(obj) is _sc<n>``) it is a plain attribute
         store; anything else goes through ``_store_miss``, which validates (and refuses classes).
         """
-        self._check_attr(attr, loc, store=True)
         site = self.store_sites
         self.store_sites += 1
         same_value = ast.Compare(self.call("_T", [value], loc), [ast.Is()], [self.load(f"_st{site}", loc)])
@@ -269,7 +252,6 @@ class ExpressionCompiler:
         args, defaults, kwonly, kw_defaults = [], [], [], []
         vararg = kwarg = None
         for p in params:
-            self.check_name(p.name, p.loc)
             a = self.at(ast.arg(p.name), p.loc)
             if p.kind == "star":
                 vararg = a
@@ -295,21 +277,16 @@ class ExpressionCompiler:
         return node
 
     def e_Name(self, e: na.Name):
-        self.check_name(e.id, e.loc)
+        if not e.scope:
+            raise AssertionError(f"name {e.id!r} at {e.loc} was never resolved")
+        if e.scope == FREE:
+            return self._fallback(e.id)
         return ast.Name(e.id, ast.Load())
 
-    def _check_scoped(self, e: na.ScopedName, store: bool) -> None:
-        self._scoped.add((e.scope, e.name))
-        if not e.name.startswith("_"):
-            return
-        if not store and e.scope == "system" and e.name.startswith("__"):
-            return  # the runtime's keys (run id, desired type): readable, never writable
-        raise self.refuse(f"{e.scope}:{e.name} is not allowed: names starting with '_' are reserved", e.loc)
-
     def e_ScopedName(self, e: na.ScopedName):
-        self._check_scoped(e, store=False)
+        self._scoped.add((e.scope, e.name))
         if e.scope == "local":
-            return ast.Name(e.name, ast.Load())
+            return self._fallback(e.name) if e.resolved == FREE else ast.Name(e.name, ast.Load())
         if e.scope == "system" and e.name == DESIRED_TYPE_KEY:
             return self.call("_desired", [], e.loc)
         return ast.Subscript(self.load(_SCOPE_DICTS[e.scope], e.loc), self.const(e.name, e.loc), ast.Load())
@@ -418,8 +395,6 @@ class ExpressionCompiler:
         return ast.Lambda(self.arguments(e.params), body)
 
     def keyword(self, k: na.Keyword) -> ast.keyword:
-        if k.name is not None and k.name != DESIRED_TYPE_KEY:
-            self.check_name(k.name, k.loc)
         return self.at(ast.keyword(k.name, self.expr(k.value)), k.loc)
 
     def e_Call(self, e: na.Call):
@@ -427,19 +402,8 @@ class ExpressionCompiler:
             self.expr(e.func), [self.expr(a) for a in e.args], [self.keyword(k) for k in e.keywords]
         )
 
-    def _check_attr(self, attr: str, loc: Location, store: bool = False) -> None:
-        if attr.startswith("_"):
-            if attr in ALLOWED_DUNDER_ATTRS and not store:
-                return
-            raise self.refuse(
-                f"attribute {attr!r} is not allowed: attributes starting with '_' are private", loc
-            )
-        if attr in BLOCKED_ATTRIBUTES:
-            raise self.refuse(f"attribute {attr!r} is not allowed in the sandbox", loc)
-
     def e_Attribute(self, e: na.Attribute):
-        value = self.expr(e.value)  # first, so the leftmost refused attribute is the one reported
-        self._check_attr(e.attr, e.loc)
+        value = self.expr(e.value)
         if self.mapping_attrs or e.attr in GUARDED_ATTRIBUTES:
             helper = "_mattr" if self.mapping_attrs else "_attr"
             return self.call(helper, [value, self.const(e.attr, e.loc)], e.loc)
@@ -471,7 +435,7 @@ class ExpressionCompiler:
         return self._pipe_value
 
     # ---- programs
-    def _fallback(self, name: ast.Name) -> ast.expr:
+    def _fallback(self, n: str) -> ast.expr:
         """The load of a name that is not lexically bound.
 
         Builtins (and registered functions) come first, then ``local:`` (the program's top-level
@@ -479,7 +443,6 @@ class ExpressionCompiler:
         keys such as ``type``, ``filter`` or ``sum`` are common in state, and must not silently
         replace the builtin; ``private:type`` still reads the state.
         """
-        n = name.id
         if self.expression_mode:
             self._free.add(n)
             return ast.Call(ast.Name("_lk", ast.Load()), [ast.Constant(n)], [])
@@ -497,12 +460,12 @@ class ExpressionCompiler:
         return ast.IfExp(test, ast.Name(n, ast.Load()), node)
 
     def expression(self, e: na.Expr) -> ast.Module:
+        resolve_expression(e, self.filename, allowed=self.internal_names)
         body = [self.at(ast.Return(self.expr(e)), e.loc)]
         fn = ast.FunctionDef(
             "_dana_expr", ast.arguments([], [], None, [], [], None, []), body, [], None, None
         )
         self.at(fn, e.loc)
-        resolve_free_names(fn, self._fallback, lambda n: is_internal(n) and n not in self.internal_names)
         module = ast.Module([fn], [])
         ast.fix_missing_locations(module)
         return module

@@ -70,7 +70,6 @@ class PipelineCompiler(ExpressionCompiler):
         captures: dict[str, int] = {}
         for i, stage in enumerate(stages):
             if isinstance(stage, na.CapturedStage):
-                self.check_name(stage.name, stage.loc)
                 if stage.name in params:
                     raise self.syntax(
                         f"capture {stage.name!r} would hide the parameter {stage.name}", stage.loc

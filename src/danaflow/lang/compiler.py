@@ -3,15 +3,15 @@
 Each Dana construct becomes the Python ``ast`` that means the same thing, with the Dana line and
 column copied onto every node and ``filename`` set to the .na path, so Python's own tracebacks point
 at Dana source. The program body becomes a function (``_dana_main``) so top-level variables are fast
-locals and user functions close over them. Sandbox rules that can be checked statically (no ``_``
-names or attributes, no frame/generator internals) are enforced here; the rest is in runtime.py.
-Generated helper names all start with ``_``, which Dana source can never spell.
+locals and user functions close over them. Before any of that, resolve.py stamps each name with its
+scope and applies the sandbox's static rules (policy.py), so a free name becomes its runtime
+lookup right here; the dynamic rules are in runtime.py. Generated helper names all start with
+``_``, which Dana source can never spell.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import difflib
 import hashlib
 from collections import OrderedDict
@@ -28,11 +28,10 @@ from .compile_expr import (
     EMPTY_REFS,
     ProgramRefs,
     is_bounded,
-    is_internal,
 )
 from .compile_pipeline import PipelineCompiler, pipeline_stages
 from .parser import parse, parse_expression
-from .resolve import bound_names, resolve_free_names
+from .resolve import resolve_program
 from .syntax_errors import front_end
 
 __all__ = [
@@ -154,7 +153,6 @@ class _Compiler(PipelineCompiler):
         # Read, operate in place on a temporary (so `p.items += [1]` extends the same list), then
         # the validated store.
         t, loc = s.target, s.loc
-        self._check_attr(t.attr, t.loc, store=True)
         holder, current = self.tmp("o"), self.tmp("v")
         stmts = [
             self.at(ast.Assign([self.at(ast.Name(holder, ast.Store()), loc)], self.expr(t.value)), loc),
@@ -204,19 +202,13 @@ class _Compiler(PipelineCompiler):
         out = []
         for dotted, alias in s.names:
             self._imports.append(dotted)
-            for part in dotted.split("."):
-                self.check_name(part, s.loc)
             bind = alias or dotted.split(".")[0]
-            if alias:
-                self.check_name(alias, s.loc)
             value = self.call("_import", [self.const(dotted, s.loc), self.const(alias is None, s.loc)], s.loc)
             out.append(self.at(ast.Assign([self.at(ast.Name(bind, ast.Store()), s.loc)], value), s.loc))
         return out
 
     def s_FromImport(self, s: na.FromImport):
         self._imports.append(s.module)
-        for part in s.module.split("."):
-            self.check_name(part, s.loc)
         mod = self.tmp("mod")
         out = [
             self.at(
@@ -228,9 +220,6 @@ class _Compiler(PipelineCompiler):
             )
         ]
         for name, alias in s.names:
-            self.check_name(name, s.loc)
-            if alias:
-                self.check_name(alias, s.loc)
             value = self.call("_from_import", [self.load(mod, s.loc), self.const(name, s.loc)], s.loc)
             out.append(
                 self.at(ast.Assign([self.at(ast.Name(alias or name, ast.Store()), s.loc)], value), s.loc)
@@ -272,7 +261,6 @@ class _Compiler(PipelineCompiler):
             body = self.block(h.body)
             name = None
             if h.name:
-                self.check_name(h.name, h.loc)
                 # Bind through a temporary so `e` outlives the handler (Python would delete it).
                 name = self.tmp("exc")
                 keep = self.at(
@@ -304,7 +292,6 @@ class _Compiler(PipelineCompiler):
     def _with_receiver(self, name: str, receiver: na.Receiver | None, params, loc: Location):
         if receiver is None:
             return params
-        self.check_name(receiver.name, receiver.loc)
         return (na.Param(receiver.name, "plain", receiver.type, None, loc=receiver.loc), *params)
 
     @staticmethod
@@ -339,7 +326,6 @@ class _Compiler(PipelineCompiler):
         return [fn, self.at(ast.Assign([self.at(ast.Name(bound, ast.Store()), loc)], attach), loc)]
 
     def s_FuncDef(self, s: na.FuncDef):
-        self.check_name(s.name, s.loc)
         depth, self.loop_depth = self.loop_depth, 0
         try:
             body = self.block(s.body)
@@ -362,7 +348,6 @@ class _Compiler(PipelineCompiler):
         return [*out, self.at(ast.Assign([self.at(ast.Name(name, ast.Store()), s.loc)], value), s.loc)]
 
     def s_DeclFuncDef(self, s: na.DeclFuncDef):
-        self.check_name(s.name, s.loc)
         params = self._with_receiver(s.name, s.receiver, s.params, s.loc)
         plain = [p for p in params if p.kind == "plain"]
         loc = s.loc
@@ -401,14 +386,6 @@ class _Compiler(PipelineCompiler):
         names of its delegate fields (in declaration order)."""
         loc_keys, values, delegates = [], [], []
         for f in fields:
-            if f.name.startswith("_") and what != "interface":
-                raise self.refuse(
-                    f"field {f.name!r} is not allowed: names starting with '_' are reserved (Dana code "
-                    f"could not read it); to reach its fields and methods through the {what}, write "
-                    f"{f.name.lstrip('_') or 'part'}: T = delegate",
-                    f.loc,
-                )
-            self.check_name(f.name, f.loc)
             is_delegate, default_expr = self._delegate_default(f)
             if is_delegate:
                 if what == "interface":
@@ -437,7 +414,6 @@ class _Compiler(PipelineCompiler):
         loc: Location,
         keywords: list[ast.keyword] | None = None,
     ) -> ast.stmt:
-        self.check_name(name, loc)
         value = self.call(helper, [self.const(name, loc), *args], loc, keywords)
         return ast.Assign([self.at(ast.Name(name, ast.Store()), loc)], value)
 
@@ -470,8 +446,6 @@ class _Compiler(PipelineCompiler):
         overrides = ast.Dict(
             [self.const(o.name, o.loc) for o in s.overrides], [self.expr(o.value) for o in s.overrides]
         )
-        for o in s.overrides:
-            self.check_name(o.name, o.loc)
         fields, kw = self._fields_args(s.fields, s.loc, "agent")
         args = [blueprint, fields, self.at(overrides, s.loc), self.const(s.doc, s.loc)]
         return self._declaration("_agent", s.name, args, s.loc, kw)
@@ -488,7 +462,8 @@ class _Compiler(PipelineCompiler):
     """Every name the program binds anywhere (what an annotation may name besides builtins)."""
 
     def program(self, prog: na.Program) -> tuple[ast.Module, frozenset[str]]:
-        self.known_names = frozenset(_dana_bound_names(prog))
+        resolution = resolve_program(prog)  # stamps every name; raises the program's refusals
+        self.known_names = resolution.bound
         body = list(prog.body)
         stmts = self.block(body)
         if body and isinstance(body[-1], na.ExprStmt) and isinstance(stmts[-1], ast.Expr):
@@ -496,7 +471,7 @@ class _Compiler(PipelineCompiler):
             stmts[-1] = self.at(ast.Return(last.value), body[-1].loc)
         main = ast.FunctionDef(MAIN, ast.arguments([], [], None, [], [], None, []), stmts, [], None, None)
         self.at(main, prog.loc)
-        top_names = frozenset(n for n in bound_names(main) if not is_internal(n))
+        top_names = resolution.top_level
         # Prologue: names the body binds start from local: (initial state, earlier REPL lines).
         prologue = []
         loc = prog.loc
@@ -513,7 +488,6 @@ class _Compiler(PipelineCompiler):
             )
         sync = self.at(ast.Expr(self.call("_sync", [self.call("_locals", [], loc)], loc)), loc)
         main.body = [*prologue, self.at(ast.Try(stmts, [], [], [sync]), loc)]
-        resolve_free_names(main, self._fallback, is_internal)
         module = ast.Module([main], [])
         ast.fix_missing_locations(module)
         return module, top_names
@@ -548,62 +522,6 @@ def _unknown_type_name(ann: na.Expr, known: frozenset[str]) -> tuple[str, Locati
     if isinstance(ann, na.BinOp) and ann.op == "|":
         return _unknown_type_name(ann.left, known) or _unknown_type_name(ann.right, known)
     return None  # other expressions are checked when they run (check_type)
-
-
-def _dana_bound_names(node: object) -> set[str]:
-    """The names bound anywhere in a Dana tree: defs, structs, imports, assignment targets, params."""
-    out: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(
-            n,
-            (
-                na.StructDef,
-                na.InterfaceDef,
-                na.FuncDef,
-                na.DeclFuncDef,
-                na.AgentBlueprintDef,
-                na.AgentDef,
-                na.ResourceDef,
-            ),
-        ):
-            out.add(n.name)
-        elif isinstance(n, na.Import):
-            out.update(alias or dotted.split(".")[0] for dotted, alias in n.names)
-        elif isinstance(n, na.FromImport):
-            out.update(alias or name for name, alias in n.names)
-        elif isinstance(n, na.Assign):
-            for t in n.targets:
-                out |= _target_names(t)
-        elif isinstance(n, (na.AnnAssign, na.AugAssign, na.For)):
-            out |= _target_names(n.target)
-        elif isinstance(n, na.With):
-            for _, t in n.items:
-                if t is not None:
-                    out |= _target_names(t)
-        elif (isinstance(n, na.ExceptHandler) and n.name) or isinstance(n, na.Param):
-            out.add(n.name)
-        if isinstance(n, na.Node):
-            for f in dataclasses.fields(n):
-                v = getattr(n, f.name)
-                if isinstance(v, na.Node):
-                    stack.append(v)
-                elif isinstance(v, (tuple, list)):
-                    stack.extend(x for x in v if isinstance(x, (na.Node, tuple)))
-        elif isinstance(n, tuple):
-            stack.extend(x for x in n if isinstance(x, (na.Node, tuple)))
-    return out
-
-
-def _target_names(t: na.Expr) -> set[str]:
-    if isinstance(t, na.Name):
-        return {t.id}
-    if isinstance(t, (na.Tuple, na.List)):
-        return set().union(*(_target_names(e) for e in t.elts)) if t.elts else set()
-    if isinstance(t, na.Starred):
-        return _target_names(t.value)
-    return set()
 
 
 _CACHE: OrderedDict[tuple, object] = OrderedDict()

@@ -22,6 +22,10 @@ __all__ = [
     "RESERVED_STRUCT_NAMES",
     "Isolation",
     "SandboxPolicy",
+    "attribute_refusal",
+    "field_refusal",
+    "identifier_refusal",
+    "scoped_refusal",
 ]
 
 Isolation = Literal["process", "inprocess"]
@@ -109,6 +113,51 @@ RESERVED_STRUCT_NAMES = frozenset(
     {"model_dump", "model_validate", "model_json_schema", "model_fields", "validate_field"}
 )
 """Names a receiver method may not take: the host calls them on results after the program ended."""
+
+# ---- the static name rules (resolve.py applies them to every name of a program)
+
+
+def identifier_refusal(name: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    """Why Dana source may not spell the identifier ``name`` (None: it may). ``allowed`` are the
+    placeholders a template's caller supplies."""
+    if name.startswith("_") and name not in allowed:
+        return f"name {name!r} is not allowed: names starting with '_' are reserved"
+    return None
+
+
+def attribute_refusal(attr: str, store: bool) -> str | None:
+    """Why ``x.attr`` may not be read (or, with ``store``, written), whatever ``x`` is. This is
+    where the sandbox's safety lies: Python's escapes all go through attributes."""
+    if attr.startswith("_"):
+        if attr in ALLOWED_DUNDER_ATTRS and not store:
+            return None
+        return f"attribute {attr!r} is not allowed: attributes starting with '_' are private"
+    if attr in BLOCKED_ATTRIBUTES:
+        return f"attribute {attr!r} is not allowed in the sandbox"
+    return None
+
+
+def scoped_refusal(scope: str, name: str, store: bool) -> str | None:
+    """Why ``scope:name`` may not be read or written. ``_`` keys of the shared scopes belong to the
+    host and the runtime; ``system:__x`` (the runtime's values) is readable, never writable."""
+    if not name.startswith("_"):
+        return None
+    if not store and scope == "system" and name.startswith("__"):
+        return None
+    return f"{scope}:{name} is not allowed: names starting with '_' are reserved"
+
+
+def field_refusal(name: str, what: str) -> str | None:
+    """Why a struct, agent or resource may not declare the field ``name``: a ``_`` attribute is
+    one Dana code could never read (the reference's ``_engine`` delegation is ``= delegate``)."""
+    if name.startswith("_") and what != "interface":
+        return (
+            f"field {name!r} is not allowed: names starting with '_' are reserved (Dana code "
+            f"could not read it); to reach its fields and methods through the {what}, write "
+            f"{name.lstrip('_') or 'part'}: T = delegate"
+        )
+    return None
+
 
 CURATED_MODULES: dict[str, tuple[str, ...]] = {
     "math": [
