@@ -3,7 +3,7 @@
 Run: ``python bench/flow_durable.py [N ...]`` (default 1000 10000). Each case runs one flow of N
 sequential PythonNodes (on the event loop, returning a small int) through a RunContext in a fresh
 temp dir. SQLite: tracing (JSONL) on and off, and each ``result_files`` mode (``async`` mirror
-writes on a thread, ``sync`` on the loop, ``off``). PostgreSQL (``--postgres URL``, default
+writes on a thread, ``sync`` on the loop, ``off``). PostgreSQL (``--store URL``, default
 ``$DANAFLOW_BENCH_POSTGRES`` or the local server; a fresh schema, dropped after): the default
 durable configuration (trace on, async files) with ``synchronous`` NORMAL (the default:
 ``synchronous_commit=off``) and FULL, printed beside the SQLite figure measured in the same run.
@@ -160,7 +160,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1000, 10000])
     parser.add_argument("--no-trace", action="store_true")
-    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server (default: the local one)")
+    parser.add_argument("--postgres", "--store", metavar="URL", dest="postgres",
+                        help="postgresql://user@host/db (default: the local server)")  # fmt: skip
     parser.add_argument("--no-postgres", action="store_true", help="SQLite cases only")
     parser.add_argument("--repeat", type=int, default=3, metavar="R",
                         help="interleaved rounds of the compared cases; medians shown")  # fmt: skip
@@ -190,6 +191,9 @@ def main() -> None:
             print(row(n, "sqlite", trace, files, run_case(n, trace, files)))
         for name, _ in compared[1:]:
             print(row(n, name, trace_on, "async", medians[name]))
+        if server is not None:  # the store's own cost, without the result.json mirrors' file system
+            bare = run_case(n, trace_on, "off", postgres=(server, "NORMAL"))
+            print(row(n, "pg normal", trace_on, "off", bare))
         summary.append((n, medians))
     if server is None:
         print(f"postgresql: {pg_info}")

@@ -120,6 +120,47 @@ def test_component_lifecycle_and_attempts(store):
     assert (again.status, again.result, again.attempt, again.reused) == ("running", None, 2, False)
 
 
+def test_a_start_given_its_attempt_writes_it_and_never_reopens_a_final_row(store):
+    """A caller that counts its own starts passes attempt=: the store returns it without reading."""
+    store.create_run(make_run())
+    assert store.start_component("r1", "a.n", seq=0, kind="node", started_at=1.0, attempt=1) == 1
+    assert store.start_component("r1", "a.m", seq=1, attempt=1) == 1
+    running = store.get_component("r1", "a.n")  # a store reads back what it started
+    assert (running.status, running.attempt, running.kind, running.result) == ("running", 1, "node", None)
+    assert [c.path for c in store.list_components("r1")] == ["a.n", "a.m"]
+    store.finish_component(finished("r1", "a.n", 0))
+    # A start of the same attempt arriving after its finish (sent first, on another connection)
+    # leaves the final row alone.
+    assert store.start_component("r1", "a.n", seq=0, attempt=1) == 1
+    assert store.get_component("r1", "a.n").status == "completed"
+    assert store.start_component("r1", "a.n", seq=5, attempt=2) == 2
+    again = store.get_component("r1", "a.n")
+    assert (again.status, again.attempt, again.seq, again.result, again.finished_at) == (
+        "running", 2, 5, None, None,
+    )  # fmt: skip
+    assert store.start_component("r1", "a.n", seq=6) == 3  # without attempt= the store counts on
+
+
+def test_a_start_given_its_attempt_in_an_unknown_run_fails_by_the_next_checkpoint(store):
+    """The store may send such a start without waiting; its failure comes from the start itself
+    (memory, SQLite) or from the next checkpoint call (PostgreSQL), once."""
+    store.create_run(make_run())
+    with pytest.raises(RunError, match="unknown run 'nope'"):
+        store.start_component("nope", "a", seq=0, attempt=1)
+        store.finish_component(finished("r1", "b", 1))
+        store.finish_component(finished("r1", "c", 2))
+    store.finish_component(finished("r1", "d", 3))
+    assert store.get_component("r1", "d").status == "completed"
+
+
+@pytest.mark.parametrize("attempt", [0, -1, True, 1.0, "1"])
+def test_a_bad_attempt_is_an_error(store, attempt):
+    store.create_run(make_run())
+    with pytest.raises(RunError, match=f"bad attempt {attempt!r}: want a positive int"):
+        store.start_component("r1", "a", seq=0, attempt=attempt)
+    assert store.get_component("r1", "a") is None
+
+
 def test_components_list_in_start_order(store):
     store.create_run(make_run())
     store.put_components([finished("r1", p, seq) for seq, p in [(2, "a.c"), (0, "a"), (1, "a.b")]])
@@ -139,7 +180,8 @@ def test_an_error_quoting_hostile_output_is_stored(store):
     assert error.startswith("boom") and error.endswith("tail ☃") and len(error) == len("boom?tail ☃")
 
 
-def test_concurrent_writers_lose_nothing(store):
+@pytest.mark.parametrize("counted", [False, True], ids=["store-counts", "caller-counts"])
+def test_concurrent_writers_lose_nothing(store, counted):
     """Parallel nodes checkpoint from many threads at once; every row arrives whole."""
     store.create_run(make_run())
     threads, per_thread = 8, 50
@@ -151,7 +193,8 @@ def test_concurrent_writers_lose_nothing(store):
             barrier.wait()
             for i in range(per_thread):
                 path = f"agent.flow.n{t}_{i}"
-                store.start_component("r1", path, seq=t * per_thread + i, kind="node")
+                attempt = 1 if counted else None
+                store.start_component("r1", path, seq=t * per_thread + i, kind="node", attempt=attempt)
                 store.finish_component(finished("r1", path, t * per_thread + i))
         except BaseException as exc:  # collected and asserted below, never swallowed
             errors.append(exc)
@@ -165,6 +208,47 @@ def test_concurrent_writers_lose_nothing(store):
     rows = store.list_components("r1")
     assert len(rows) == threads * per_thread
     assert all(r.status == "completed" and r.result == f'{{"path": "{r.path}"}}' for r in rows)
+
+
+KILLED_AFTER_A_FINISH = r"""
+import sys
+from danaflow.runs.store import ComponentRecord, RunRecord, open_store
+
+store = open_store(sys.argv[1])
+store.create_run(RunRecord("r1", "f", "running", 1.0, 1.0))
+for i, path in enumerate(["f.a", "f.b"]):
+    store.start_component("r1", path, seq=i, attempt=1)
+    store.finish_component(ComponentRecord("r1", path, "completed", seq=i, result="{}", attempt=1))
+store.start_component("r1", "f.c", seq=2, attempt=1)
+print("finished f.b", flush=True)
+sys.stdin.readline()  # never answered: the test kills this process here
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kill_9_after_a_finish_returns_keeps_it_and_resume_reruns_the_started_one(backend, request, tmp_path):
+    """A finish that returned is committed; a started component, with or without its row, runs again."""
+    from danaflow.runs.resume import ResumePlan
+
+    sqlite_url = f"sqlite:///{tmp_path / 'danaflow.db'}"
+    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("pg_url")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_AFTER_A_FINISH, url],
+                            env={**os.environ, "PYTHONPATH": str(SRC)}, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert line == "finished f.b\n", line + proc.stderr.read()
+    finally:
+        proc.kill()  # SIGKILL
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+    with open_store(url) as store:
+        rows = {r.path: r for r in store.list_components("r1")}
+        assert rows["f.a"].status == rows["f.b"].status == "completed"
+        assert "f.c" not in rows or rows["f.c"].status == "running"
+        plan = ResumePlan.load(store, "r1", None)
+        assert [p for p in ("f.a", "f.b", "f.c") if plan.reusable(p) is not None] == ["f.a", "f.b"]
 
 
 # ---- leases --------------------------------------------------------------------------------------
@@ -465,6 +549,28 @@ def test_postgres_errors_name_the_store_and_never_the_password(pg_server):
         PostgresRunStore("mysql://h/db")
 
 
+def test_postgres_sends_a_held_start_with_the_next_write_or_on_its_own(pg_url):
+    """A start given its attempt waits for a write to ride with (one round trip a component), or
+    for ``start_delay_s``; another process sees it then."""
+    with PostgresRunStore(pg_url, start_delay_s=3600) as a, open_store(pg_url) as b:
+        a.create_run(make_run())
+        a.start_component("r1", "f.slow", seq=0, attempt=1)
+        a.start_component("r1", "f.fast", seq=1, attempt=1)
+        assert b.get_component("r1", "f.slow") is None  # held: nothing sent yet
+        a.finish_component(finished("r1", "f.fast", 1))
+        # The finish carried the start of the component still running, in its transaction.
+        assert [(c.path, c.status) for c in b.list_components("r1")] == [
+            ("f.slow", "running"), ("f.fast", "completed"),
+        ]  # fmt: skip
+    with PostgresRunStore(pg_url, start_delay_s=0.05) as a, open_store(pg_url) as b:
+        a.start_component("r1", "f.alone", seq=2, attempt=1)
+        deadline = time.monotonic() + 30
+        while b.get_component("r1", "f.alone") is None:  # the store's sender thread writes it
+            assert time.monotonic() < deadline, "the held start was never sent"
+            time.sleep(0.01)
+        assert b.get_component("r1", "f.alone").status == "running"
+
+
 def test_postgres_full_synchronous_mode_is_read_from_the_url(pg_url):
     with open_store(pg_url + "&synchronous=FULL") as store:
         assert store.synchronous == "FULL"
@@ -472,6 +578,18 @@ def test_postgres_full_synchronous_mode_is_read_from_the_url(pg_url):
             assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
     with open_store(pg_url) as store, store._connection() as conn:
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+
+
+def wait_until_running(url: str, path: str) -> None:
+    """Polls the store (bounded) until some run's component ``path`` shows as running."""
+    deadline = time.monotonic() + 30
+    with open_store(url) as store:
+        while not any(
+            (row := store.get_component(run.run_id, path)) is not None and row.status == "running"
+            for run in store.list_runs()
+        ):
+            assert time.monotonic() < deadline, f"{path} never showed as running"
+            time.sleep(0.01)
 
 
 def test_the_cli_runs_kills_and_resumes_a_flow_on_postgresql(pg_url, tmp_path):
@@ -496,6 +614,7 @@ def test_the_cli_runs_kills_and_resumes_a_flow_on_postgresql(pg_url, tmp_path):
                 break
         else:
             raise AssertionError(f"the run ended before blocking: {proc.stderr.read()}")
+        wait_until_running(pg_url, "crash.main.n3")  # a start may reach the store a moment later
     finally:
         proc.kill()  # SIGKILL
         proc.wait()

@@ -15,6 +15,7 @@ __all__ = [
     "CACHE_COLUMNS",
     "COMPONENT_COLUMNS",
     "RUN_COLUMNS",
+    "START_AT_ATTEMPT",
     "UPDATABLE_RUN_FIELDS",
     "cache_from_row",
     "cache_params",
@@ -33,6 +34,14 @@ COMPONENT_COLUMNS = (
     "attempt, reused, prompt_tokens, completion_tokens"
 )
 CACHE_COLUMNS = "key, path, run_id, result, created_at, effects"
+START_AT_ATTEMPT = (
+    "ON CONFLICT (run_id, path) DO UPDATE SET status = 'running', seq = excluded.seq, "
+    "started_at = excluded.started_at, finished_at = NULL, result = NULL, error = NULL, "
+    "attempt = excluded.attempt, reused = FALSE "
+    "WHERE components.status = 'running' OR components.attempt < excluded.attempt"
+)
+"""How ``start_component(attempt=…)`` upserts: never over a row final at that attempt or later
+(the values list ends with the attempt; both stores spell booleans FALSE)."""
 UPDATABLE_RUN_FIELDS = frozenset(
     {"status", "updated_at", "code_fingerprint", "inputs_hash", "run_dir", "pid", "host", "meta"}
 )

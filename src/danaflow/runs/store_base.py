@@ -151,8 +151,18 @@ class RunStore(ABC):
         kind: str | None = None,
         component_id: str | None = None,
         started_at: float | None = None,
+        attempt: int | None = None,
     ) -> int:
-        """Marks a component running (one transaction); returns its attempt number in this run."""
+        """Marks a component running (one transaction); returns its attempt number in this run.
+
+        Without ``attempt`` the store counts: 1, or one more than the row's attempt. A caller that
+        counts its own starts (the only writer of its run) passes ``attempt`` and gets it back;
+        the store then needs no answer, so PostgreSQL sends the row without waiting for it, and
+        an error surfaces from the next checkpoint call instead. A row that is already final at
+        ``attempt`` or later is left as it is: that finish was written first, on another
+        connection, and a late start must not turn it back into ``running``. A start row that
+        never arrives is harmless: resume re-runs a component without a final row either way.
+        """
 
     @abstractmethod
     def finish_component(self, record: ComponentRecord) -> None:
@@ -235,6 +245,17 @@ def duplicate_run(run_id: str) -> RunError:
 def under_path(entry_path: str, path: str | None) -> bool:
     """Whether ``cache_clear(path)`` removes an entry made at ``entry_path``."""
     return path is None or entry_path == path or entry_path.startswith(path + ".")
+
+
+def keeps_final_row(previous: ComponentRecord | None, attempt: int) -> bool:
+    """Whether a start at ``attempt`` leaves ``previous`` alone: it is final at that attempt or later."""
+    return previous is not None and previous.status != "running" and previous.attempt >= attempt
+
+
+def check_attempt(path: str, attempt: int) -> None:
+    """RunError for an attempt number that is not a positive int."""
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise RunError(f"bad attempt {attempt!r}: want a positive int", path=path)
 
 
 def check_lease_args(path: str, owner: str, ttl_s: float | None = None) -> None:

@@ -18,8 +18,10 @@ from .store_base import (
     Lease,
     RunRecord,
     RunStore,
+    check_attempt,
     check_lease_args,
     duplicate_run,
+    keeps_final_row,
     missing_run,
     under_path,
 )
@@ -79,13 +81,19 @@ class MemoryRunStore(RunStore):
         kind: str | None = None,
         component_id: str | None = None,
         started_at: float | None = None,
+        attempt: int | None = None,
     ) -> int:
+        if attempt is not None:
+            check_attempt(path, attempt)
         with self._lock:
             rows = self._components.get(run_id)
             if rows is None:
                 raise missing_run(run_id)
             previous = rows.get(path)
-            attempt = previous.attempt + 1 if previous is not None else 1
+            if attempt is None:
+                attempt = previous.attempt + 1 if previous is not None else 1
+            elif keeps_final_row(previous, attempt):
+                return attempt
             rows[path] = ComponentRecord(
                 run_id=run_id,
                 path=path,

@@ -2,10 +2,13 @@
 
 It exists for runs that outgrow one machine: several workers (or a coordinator and the process
 that resumes it after a crash) read and write one store, and leases keep each component to one
-runner. Connections come from a psycopg 3 pool; each checkpoint is one statement (one round trip,
-committed on its own). The tables live in their own schema (``danaflow`` unless the URL says
-``?schema=NAME``), versioned by a ``schema_version`` table and migrated forward on open under an
-advisory lock, so two processes opening a new database at once do not race.
+runner. Connections come from a psycopg 3 pool; each checkpoint is one round trip, committed on
+its own. A start whose caller names its attempt is held back and rides with the next write
+(usually that component's finish, which supersedes it), or goes out on its own within
+``start_delay_s``; a component therefore costs one round trip, not two. The tables live in their
+own schema (``danaflow`` unless the URL says ``?schema=NAME``), versioned by a ``schema_version``
+table and migrated forward on open under an advisory lock, so two processes opening a new
+database at once do not race.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -29,6 +32,7 @@ from ._sql import (
     CACHE_COLUMNS,
     COMPONENT_COLUMNS,
     RUN_COLUMNS,
+    START_AT_ATTEMPT,
     UPDATABLE_RUN_FIELDS,
     cache_from_row,
     cache_params,
@@ -43,6 +47,7 @@ from .store_base import (
     Lease,
     RunRecord,
     RunStore,
+    check_attempt,
     check_lease_args,
     duplicate_run,
     missing_run,
@@ -122,6 +127,10 @@ _INSERT_COMPONENT = (
     + ", ".join(f"{c} = excluded.{c}" for c in COMPONENT_COLUMNS.split(", ")[2:])
 )
 _SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs"
+_START_AT_ATTEMPT = (
+    "INSERT INTO components (run_id, path, status, seq, kind, component_id, started_at, attempt) "
+    f"VALUES (%s, %s, 'running', %s, %s, %s, %s, %s) {START_AT_ATTEMPT}"
+)
 _PUT_CACHE = (
     f"INSERT INTO cache ({CACHE_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in CACHE_COLUMNS.split(", ")[1:])
@@ -164,6 +173,10 @@ class PostgresRunStore(RunStore):
     anything; ``"FULL"`` (or ``?synchronous=FULL``) waits for the server's WAL flush on every
     checkpoint. Lease expiry is measured on the database server's clock, so hosts with skewed
     clocks still agree on it.
+
+    ``start_delay_s`` bounds how long a start passed its ``attempt`` may wait for a write to ride
+    with before a background thread sends it; reads through this store send any first, so it
+    always reads back what it started.
     """
 
     def __init__(
@@ -175,6 +188,7 @@ class PostgresRunStore(RunStore):
         min_size: int = 1,
         max_size: int = 8,
         connect_timeout: float = 10.0,
+        start_delay_s: float = 0.1,
     ):
         conninfo, options = _split_url(url)
         self.url = redact_url(url)
@@ -192,6 +206,14 @@ class PostgresRunStore(RunStore):
         self._lock = threading.Lock()
         self._lane_lock = threading.Lock()
         self._lane: psycopg.Connection[Any] | None = None
+        self.start_delay_s = start_delay_s
+        self._held: dict[tuple[str, str], tuple[Any, ...]] = {}
+        """Starts not sent yet: (run_id, path) -> the parameters of ``_START_AT_ATTEMPT``."""
+        self._held_lock = threading.Lock()
+        self._held_error: RunError | None = None
+        """Why held starts sent on their own failed; the next checkpoint call raises it."""
+        self._closing = threading.Event()
+        self._sender: threading.Thread | None = None
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=int(connect_timeout)) as conn:
                 self._configure(conn)
@@ -243,13 +265,14 @@ class PostgresRunStore(RunStore):
         return int(row[0]) if row and row[0] is not None else 0
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, *, send_held: bool = True) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection; database errors become RunErrors naming the store (integrity
         errors pass through for the caller to name the run).
 
         Checkpoints come one after another from the runner's thread, so one connection (the
         lane) is kept out of the pool for whoever finds it free: that skips the pool's check-out
-        and check-in, a fifth of a checkpoint's cost. Concurrent callers use the pool.
+        and check-in, a fifth of a checkpoint's cost. Concurrent callers use the pool. Held
+        starts go out first (``send_held``), unless the caller sends them with its own write.
         """
         pool = self._pool
         if pool is None:
@@ -263,11 +286,15 @@ class PostgresRunStore(RunStore):
                         if lane is not None:
                             pool.putconn(lane)  # the pool discards a broken connection
                         lane = self._lane = pool.getconn()
+                    if send_held:
+                        self._send_held(lane)
                     yield lane
                 finally:
                     self._lane_lock.release()
             else:
                 with pool.connection() as conn:
+                    if send_held:
+                        self._send_held(conn)
                     yield conn
         except psycopg.IntegrityError:
             raise
@@ -322,10 +349,20 @@ class PostgresRunStore(RunStore):
         kind: str | None = None,
         component_id: str | None = None,
         started_at: float | None = None,
+        attempt: int | None = None,
     ) -> int:
         started = started_at if started_at is not None else time.time()
+        if attempt is not None:
+            check_attempt(path, attempt)
+            self._raise_held_error()
+            with self._held_lock:
+                self._held[(run_id, path)] = (run_id, path, seq, kind, component_id, started, attempt)
+            if self._sender is None:
+                self._start_sender()
+            return attempt
         try:
             with self._connection() as conn:
+                self._raise_held_error()
                 row = conn.execute(
                     "INSERT INTO components (run_id, path, status, seq, kind, component_id, started_at) "
                     "VALUES (%s, %s, 'running', %s, %s, %s, %s) "
@@ -340,20 +377,86 @@ class PostgresRunStore(RunStore):
         return int(row[0])
 
     def finish_component(self, record: ComponentRecord) -> None:
-        try:
-            with self._connection() as conn:
-                conn.execute(_INSERT_COMPONENT, _component_params(record))
-        except psycopg.errors.ForeignKeyViolation:
-            raise missing_run(record.run_id) from None
+        self.put_components([record])
 
     def put_components(self, records: Sequence[ComponentRecord]) -> None:
         if not records:
             return
+        self._raise_held_error()
+        rows = [_component_params(r) for r in records]
+        starts = self._take_held(superseded={(r.run_id, r.path) for r in records})
         try:
-            with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
-                cursor.executemany(_INSERT_COMPONENT, [_component_params(r) for r in records])
+            try:
+                self._write(rows, starts)
+            except psycopg.errors.ForeignKeyViolation:
+                if not starts:
+                    raise
+                self._write(rows, [])  # a held start may name an unknown run: these rows alone
+                self._held_error = missing_run(starts[0][0])
         except psycopg.errors.ForeignKeyViolation:
             raise missing_run(records[0].run_id) from None
+
+    def _write(self, rows: list[tuple[Any, ...]], starts: list[tuple[Any, ...]]) -> None:
+        """Writes final rows, after the held starts of components still running, in one round
+        trip and one transaction (a start never overwrites a final row: START_AT_ATTEMPT)."""
+        with self._connection(send_held=False) as conn:
+            if not starts and len(rows) == 1:
+                conn.execute(_INSERT_COMPONENT, rows[0])
+                return
+            with conn.pipeline(), conn.transaction(), conn.cursor() as cursor:
+                if starts:
+                    cursor.executemany(_START_AT_ATTEMPT, starts)
+                cursor.executemany(_INSERT_COMPONENT, rows)
+
+    # ---- held starts -----------------------------------------------------------------------------
+    def _take_held(self, superseded: Collection[tuple[str, str]] = ()) -> list[tuple[Any, ...]]:
+        """Takes every held start; those of ``superseded`` components are dropped (their final
+        row is being written)."""
+        with self._held_lock:
+            if not self._held:
+                return []
+            held, self._held = self._held, {}
+        return [params for key, params in held.items() if key not in superseded]
+
+    def _send_held(self, conn: psycopg.Connection[Any]) -> None:
+        """Sends the held starts in one round trip; a failure is kept for the next checkpoint."""
+        starts = self._take_held()
+        if not starts:
+            return
+        try:
+            with conn.pipeline(), conn.cursor() as cursor:
+                cursor.executemany(_START_AT_ATTEMPT, starts)
+        except psycopg.errors.ForeignKeyViolation:
+            self._held_error = missing_run(starts[0][0])
+        except psycopg.Error as exc:
+            if conn.broken:
+                raise  # the caller's own statement cannot run either
+            self._held_error = RunError(f"run store {self.url}: {_message(exc)}", path=self.url)
+
+    def _raise_held_error(self) -> None:
+        error, self._held_error = self._held_error, None
+        if error is not None:
+            raise error
+
+    def _start_sender(self) -> None:
+        """The thread that sends starts no write has carried within ``start_delay_s``."""
+        with self._lock:
+            if self._sender is not None or self._pool is None:
+                return
+            self._sender = threading.Thread(target=self._send_late, name="danaflow-store-starts", daemon=True)
+            self._sender.start()
+
+    def _send_late(self) -> None:
+        while not self._closing.wait(self.start_delay_s):
+            if not self._held:
+                continue
+            try:
+                with self._connection():
+                    pass  # taking a connection sends what is held
+            except RunError as exc:
+                if self._closing.is_set():
+                    return
+                self._held_error = exc
 
     def get_component(self, run_id: str, path: str) -> ComponentRecord | None:
         with self._connection() as conn:
@@ -443,10 +546,17 @@ class PostgresRunStore(RunStore):
             return conn.execute(query, (path, len(path) + 1, path + ".")).rowcount
 
     def close(self) -> None:
+        """Closes the pool; starts still held are dropped (components that never finished: a
+        resume runs them again with or without their ``running`` row)."""
+        self._closing.set()
         with self._lock:
             pool, self._pool = self._pool, None
+            sender = self._sender
         if pool is None:
             return
+        if sender is not None:
+            sender.join()
+        self._take_held()
         with self._lane_lock:
             lane, self._lane = self._lane, None
         if lane is not None:

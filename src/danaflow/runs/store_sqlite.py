@@ -21,6 +21,7 @@ from ._sql import (
     CACHE_COLUMNS,
     COMPONENT_COLUMNS,
     RUN_COLUMNS,
+    START_AT_ATTEMPT,
     UPDATABLE_RUN_FIELDS,
     cache_from_row,
     cache_params,
@@ -35,6 +36,7 @@ from .store_base import (
     Lease,
     RunRecord,
     RunStore,
+    check_attempt,
     check_lease_args,
     duplicate_run,
     missing_run,
@@ -223,10 +225,23 @@ class SQLiteRunStore(RunStore):
         kind: str | None = None,
         component_id: str | None = None,
         started_at: float | None = None,
+        attempt: int | None = None,
     ) -> int:
         import sqlite3
 
         started = started_at if started_at is not None else time.time()
+        if attempt is not None:
+            check_attempt(path, attempt)
+            try:
+                with self._transaction() as conn:
+                    conn.execute(
+                        "INSERT INTO components (run_id, path, status, seq, kind, component_id, started_at, "
+                        f"attempt) VALUES (?, ?, 'running', ?, ?, ?, ?, ?) {START_AT_ATTEMPT}",
+                        (run_id, path, seq, kind, component_id, started, attempt),
+                    )
+            except sqlite3.IntegrityError:
+                raise missing_run(run_id) from None
+            return attempt
         try:
             with self._transaction() as conn:
                 row = conn.execute(
