@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from danaflow.errors import DanaSyntaxError, SandboxError
+from danaflow.errors import DanaNameError, DanaSyntaxError, SandboxError
 from danaflow.lang.api import run
 from danaflow.lang.sandbox import SandboxContext
 
@@ -414,14 +414,14 @@ ESCAPES = [
     ),
     # ---- underscore names and reserved state ---------------------------------------------
     Escape("dunder-builtins-name", "b = __builtins__  # <-\nprint('ESCAPED', b)\n", r"__builtins__"),
+    Escape("dunder-build-class", "b = __build_class__  # <-\nprint('ESCAPED', b)\n", r"__build_class__"),
+    Escape("dunder-name-write", "__name__ = 'x'  # <-\nprint('ESCAPED')\n", r"__name__"),
+    Escape("underscore-receiver", "struct S:\n    x: int\ndef (s: S) _f():  # <-\n    return 1\n", r"'_f'"),
     Escape(
-        "bare-dunder-name",
-        # __name__ is only allowed as an attribute read (type(x).__name__), not as a bare name.
-        "n = __name__  # <-\nprint('ESCAPED', n)\n",
-        r"__name__",
+        "python-module-private-import",
+        "from math import _members  # <-\nprint('ESCAPED', _members)\n",
+        r"_members",
     ),
-    Escape("underscore-name", "_x = 1  # <-\nprint('ESCAPED', _x)\n", r"_x"),
-    Escape("underscore-function", "def _helper():  # <-\n    return 1\nprint('ESCAPED')\n", r"_helper"),
     Escape("underscore-struct-field", "struct S:\n    _hidden: int  # <-\nprint('ESCAPED')\n", r"_hidden"),
     Escape("private-dunder-write", "private:__secret = 1  # <-\nprint('ESCAPED')\n", r"__secret"),
     Escape(
@@ -570,6 +570,35 @@ def test_escape_is_refused(escape: Escape, tmp_path: Path) -> None:
     for scope in ("local", "private", "public", "system"):
         for name, value in ctx.scope(scope).items():
             assert _leaked(value) is None, f"{scope}:{name} holds {_leaked(value)}" + info
+
+
+# ---- a program's `_` names are its own ------------------------------------------------------------
+
+RUNTIME_NAMES = ["_step", "_G", "_L", "_P", "_S", "_import", "_store_miss", "_sync", "_lk", "_named"]
+
+
+@pytest.mark.parametrize("name", RUNTIME_NAMES)
+def test_a_runtime_helpers_name_is_only_the_programs_own(name: str) -> None:
+    # The compiler renames the program's `_` names apart from the runtime's helpers (names.py):
+    # reading one the program never bound is a NameError, binding one binds the program's own.
+    ctx = SandboxContext()
+    outcome = run(f"v = {name}\n", ctx, filename="helper.na", timeout=10)
+    assert isinstance(outcome.error, DanaNameError), outcome.error
+    assert outcome.error.message == f"name {name!r} is not defined"
+    assert outcome.error.location is not None and outcome.error.location.line == 1
+    outcome = run(f"{name} = 41\n{name} += 1\nprint({name})\n", ctx, filename="helper.na", timeout=10)
+    assert outcome.error is None and outcome.output == "42\n"
+    assert ctx.local[name] == 42
+
+
+def test_a_dana_modules_python_attributes_cannot_be_imported(tmp_path: Path) -> None:
+    (tmp_path / "mod.na").write_text("_own = 1\n")
+    for name in ("__class__", "__dict__", "__init__", "member"):
+        prog = tmp_path / "main.na"
+        prog.write_text(f"from mod import {name}\nprint('ESCAPED', {name})\n")
+        outcome = run(prog, timeout=10)
+        assert outcome.error is not None and "ESCAPED" not in outcome.output, outcome.output
+        assert "cannot import name" in outcome.error.message
 
 
 # ---- harmless neighbours stay allowed ---------------------------------------------------------

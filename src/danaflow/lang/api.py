@@ -92,18 +92,21 @@ def _search_paths(filename: str, extra: Iterable[str | Path]) -> tuple[Path, ...
     return tuple(paths)
 
 
-def _execute(runtime: Runtime, source: str, filename: str, local: Mapping[str, Any]) -> Any:
+def _execute(
+    runtime: Runtime, source: str, filename: str, local: Mapping[str, Any], module_name: str = "__main__"
+) -> Any:
     program = compile_program(source, filename, steps=runtime.counts_steps)
     register_source(filename, source)
-    g = runtime.program_globals(local, program.store_sites)
+    g = runtime.program_globals(local, program.store_sites, module_name)
     exec(program.code, g)  # defines _dana_main in g; Dana code runs only when called below
     return g["_dana_main"]()
 
 
-def execute_module(runtime: Runtime, path: Path) -> dict[str, Any]:
-    """Runs an imported .na module with the importing run's runtime; returns its top-level names."""
+def execute_module(runtime: Runtime, path: Path, name: str) -> dict[str, Any]:
+    """Runs an imported .na module (its ``__name__`` is ``name``) with the importing run's
+    runtime; returns its top-level names."""
     namespace: dict[str, Any] = {}
-    _execute(runtime, decode_source(path.read_bytes(), str(path)), str(path), namespace)
+    _execute(runtime, decode_source(path.read_bytes(), str(path)), str(path), namespace, name)
     return namespace
 
 
@@ -269,7 +272,7 @@ class CompiledExpression:
                 return runtime.builtin(name)
             except KeyError:
                 pass
-            for scope in scopes:
+            for scope in scopes[:1] if name[:1] == "_" else scopes:  # `_` keys: local: only
                 if name in scope:
                     return scope[name]
             return undefined_name(name)

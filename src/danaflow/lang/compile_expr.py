@@ -16,6 +16,7 @@ from danaflow.errors import DanaSyntaxError, Location
 
 from . import ast as na
 from .builtins import BUILTIN_NAMES
+from .names import py_name
 from .policy import ALLOWED_DUNDER_ATTRS, BLOCKED_ATTRIBUTES, GUARDED_ATTRIBUTES
 from .resolve import FREE, resolve_expression
 
@@ -134,13 +135,11 @@ class ExpressionCompiler:
         steps: bool = False,
         expression_mode: bool = False,
         mapping_attrs: bool = False,
-        internal_names: frozenset[str] = frozenset(),
     ):
         self.filename = filename
         self.steps = steps
         self.expression_mode = expression_mode
         self.mapping_attrs = mapping_attrs
-        self.internal_names = internal_names
         self._ids = itertools.count(1)
         self.loop_depth = 0
         self.store_sites = 0
@@ -181,11 +180,11 @@ class ExpressionCompiler:
     # ---- statements
     def target(self, t: na.Expr) -> ast.expr:
         if isinstance(t, na.Name):
-            return self.at(ast.Name(t.id, ast.Store()), t.loc)
+            return self.at(ast.Name(py_name(t.id), ast.Store()), t.loc)
         if isinstance(t, na.ScopedName):
             self._scoped.add((t.scope, t.name))
             if t.scope == "local":
-                return self.at(ast.Name(t.name, ast.Store()), t.loc)
+                return self.at(ast.Name(py_name(t.name), ast.Store()), t.loc)
             if t.scope == "system":
                 # Through a guard that refuses the runtime's reserved keys.
                 return self.at(
@@ -216,7 +215,7 @@ class ExpressionCompiler:
         v = self.tmp("v")
         out: list[ast.stmt] = [self.at(ast.Assign([self.at(ast.Name(v, ast.Store()), loc)], value), loc)]
         if isinstance(t.value, na.Name) and t.value.scope != FREE:
-            name, where = t.value.id, t.value.loc
+            name, where = py_name(t.value.id), t.value.loc
         else:
             name, where = self.tmp("o"), loc
             out.append(
@@ -252,7 +251,7 @@ class ExpressionCompiler:
         args, defaults, kwonly, kw_defaults = [], [], [], []
         vararg = kwarg = None
         for p in params:
-            a = self.at(ast.arg(p.name), p.loc)
+            a = self.at(ast.arg(py_name(p.name)), p.loc)
             if p.kind == "star":
                 vararg = a
             elif p.kind == "starstar":
@@ -281,12 +280,12 @@ class ExpressionCompiler:
             raise AssertionError(f"name {e.id!r} at {e.loc} was never resolved")
         if e.scope == FREE:
             return self._fallback(e.id)
-        return ast.Name(e.id, ast.Load())
+        return ast.Name(py_name(e.id), ast.Load())
 
     def e_ScopedName(self, e: na.ScopedName):
         self._scoped.add((e.scope, e.name))
         if e.scope == "local":
-            return self._fallback(e.name) if e.resolved == FREE else ast.Name(e.name, ast.Load())
+            return self._fallback(e.name) if e.resolved == FREE else ast.Name(py_name(e.name), ast.Load())
         if e.scope == "system" and e.name == DESIRED_TYPE_KEY:
             return self.call("_desired", [], e.loc)
         return ast.Subscript(self.load(_SCOPE_DICTS[e.scope], e.loc), self.const(e.name, e.loc), ast.Load())
@@ -397,10 +396,23 @@ class ExpressionCompiler:
     def keyword(self, k: na.Keyword) -> ast.keyword:
         return self.at(ast.keyword(k.name, self.expr(k.value)), k.loc)
 
-    def e_Call(self, e: na.Call):
-        return ast.Call(
-            self.expr(e.func), [self.expr(a) for a in e.args], [self.keyword(k) for k in e.keywords]
+    def call_with(self, func: ast.expr, args: list[ast.expr], keywords, loc: Location) -> ast.expr:
+        """``func(*args, **keywords)``. A keyword starting with ``_`` (``f(_a=1)``) goes through
+        ``_kwcall``, which renames it only for a Dana function's own ``_a`` parameter (names.py),
+        so ``dict(_a=1)`` still has the key ``_a``; so does ``f(**d)``, whose keys may be such."""
+        if not any(k.name is None or (k.name[:1] == "_" and k.name != DESIRED_TYPE_KEY) for k in keywords):
+            return self.at(ast.Call(func, args, [self.keyword(k) for k in keywords]), loc)
+        kw = self.at(
+            ast.Dict(
+                [self.const(k.name, k.loc) if k.name is not None else None for k in keywords],
+                [self.expr(k.value) for k in keywords],
+            ),
+            loc,
         )
+        return self.call("_kwcall", [func, self.at(ast.Tuple(args, ast.Load()), loc), kw], loc)
+
+    def e_Call(self, e: na.Call):
+        return self.call_with(self.expr(e.func), [self.expr(a) for a in e.args], e.keywords, e.loc)
 
     def e_Attribute(self, e: na.Attribute):
         value = self.expr(e.value)
@@ -436,13 +448,17 @@ class ExpressionCompiler:
 
     # ---- programs
     def _fallback(self, n: str) -> ast.expr:
-        """The load of a name that is not lexically bound.
+        """The load of a name that is not lexically bound (``n`` as the user spells it).
 
         Builtins (and registered functions) come first, then ``local:`` (the program's top-level
         state), ``private:``, ``public:``, ``system:``. Builtins before state is deliberate: data
         keys such as ``type``, ``filter`` or ``sum`` are common in state, and must not silently
-        replace the builtin; ``private:type`` still reads the state.
+        replace the builtin; ``private:type`` still reads the state. A ``_`` name is never a
+        builtin and reads ``local:`` only (the shared scopes' ``_`` keys are the host's, as
+        ``scoped_refusal`` says); ``__name__`` is the running module's name.
         """
+        if n == "__name__":
+            return ast.Name("_modname", ast.Load())
         if self.expression_mode:
             self._free.add(n)
             return ast.Call(ast.Name("_lk", ast.Load()), [ast.Constant(n)], [])
@@ -450,17 +466,20 @@ class ExpressionCompiler:
             return ast.Name(n, ast.Load())
         self._free.add(n)
         node: ast.expr = ast.Call(ast.Name("_undefined", ast.Load()), [ast.Constant(n)], [])
-        for scope in ("_S", "_U", "_P", "_L"):
+        private = n[:1] == "_"
+        for scope in ("_L",) if private else ("_S", "_U", "_P", "_L"):
             test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name(scope, ast.Load())])
             node = ast.IfExp(
                 test, ast.Subscript(ast.Name(scope, ast.Load()), ast.Constant(n), ast.Load()), node
             )
+        if private:
+            return node  # _G holds the runtime's helpers: never reachable by a user's name
         # Registered functions live in the run's globals (_G) with the builtins.
         test = ast.Compare(ast.Constant(n), [ast.In()], [ast.Name("_G", ast.Load())])
         return ast.IfExp(test, ast.Name(n, ast.Load()), node)
 
     def expression(self, e: na.Expr) -> ast.Module:
-        resolve_expression(e, self.filename, allowed=self.internal_names)
+        resolve_expression(e, self.filename)
         body = [self.at(ast.Return(self.expr(e)), e.loc)]
         fn = ast.FunctionDef(
             "_dana_expr", ast.arguments([], [], None, [], [], None, []), body, [], None, None

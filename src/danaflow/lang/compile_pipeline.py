@@ -16,6 +16,7 @@ from danaflow.errors import Location
 
 from . import ast as na
 from .compile_expr import ExpressionCompiler
+from .names import py_name
 
 __all__ = ["PipelineCompiler", "pipeline_stages"]
 
@@ -89,7 +90,7 @@ class PipelineCompiler(ExpressionCompiler):
             value = self.stage(inner, current, seen)
             body.append(self._bind(value_name, value, stage.loc))
             if isinstance(stage, na.CapturedStage):
-                body.append(self._bind(stage.name, self.load(value_name, stage.loc), stage.loc))
+                body.append(self._bind(py_name(stage.name), self.load(value_name, stage.loc), stage.loc))
             current = [self.load(value_name, stage.loc)]
         body.append(self.at(ast.Return(self.load(value_name, loc)), loc))
         return body
@@ -126,7 +127,7 @@ class PipelineCompiler(ExpressionCompiler):
         if isinstance(stage, na.Call):
             func = self.expr(stage.func)
             args = [*inputs, *(self.expr(a) for a in stage.args)]
-            return self.at(ast.Call(func, args, [self.keyword(k) for k in stage.keywords]), loc)
+            return self.call_with(func, args, stage.keywords, loc)
         return self.at(ast.Call(self.expr(stage), list(inputs), []), loc)
 
     def _case(self, call: na.Call, inputs: list[ast.expr], captured: frozenset[str]) -> ast.expr:

@@ -30,6 +30,7 @@ from .compile_expr import (
     is_bounded,
 )
 from .compile_pipeline import PipelineCompiler, pipeline_stages
+from .names import py_name
 from .parser import parse, parse_expression
 from .resolve import resolve_program
 from .syntax_errors import front_end
@@ -202,7 +203,7 @@ class _Compiler(PipelineCompiler):
         out = []
         for dotted, alias in s.names:
             self._imports.append(dotted)
-            bind = alias or dotted.split(".")[0]
+            bind = py_name(alias or dotted.split(".")[0])
             value = self.call("_import", [self.const(dotted, s.loc), self.const(alias is None, s.loc)], s.loc)
             out.append(self.at(ast.Assign([self.at(ast.Name(bind, ast.Store()), s.loc)], value), s.loc))
         return out
@@ -222,7 +223,9 @@ class _Compiler(PipelineCompiler):
         for name, alias in s.names:
             value = self.call("_from_import", [self.load(mod, s.loc), self.const(name, s.loc)], s.loc)
             out.append(
-                self.at(ast.Assign([self.at(ast.Name(alias or name, ast.Store()), s.loc)], value), s.loc)
+                self.at(
+                    ast.Assign([self.at(ast.Name(py_name(alias or name), ast.Store()), s.loc)], value), s.loc
+                )
             )
         return out
 
@@ -264,7 +267,10 @@ class _Compiler(PipelineCompiler):
                 # Bind through a temporary so `e` outlives the handler (Python would delete it).
                 name = self.tmp("exc")
                 keep = self.at(
-                    ast.Assign([self.at(ast.Name(h.name, ast.Store()), h.loc)], self.load(name, h.loc)), h.loc
+                    ast.Assign(
+                        [self.at(ast.Name(py_name(h.name), ast.Store()), h.loc)], self.load(name, h.loc)
+                    ),
+                    h.loc,
                 )
                 body = [keep, *body]
             handlers.append(self.at(ast.ExceptHandler(typ, name, body), h.loc))
@@ -298,7 +304,7 @@ class _Compiler(PipelineCompiler):
     def _def_name(name: str, receiver: na.Receiver | None) -> str:
         """The Python name a def binds: a receiver named like a builtin (``def (a: Agent) log()``)
         must not shadow the builtin for the whole program, so it binds a private name instead."""
-        return f"_rcv_{name}" if receiver is not None and name in BUILTIN_NAMES else name
+        return f"_rcv_{name}" if receiver is not None and name in BUILTIN_NAMES else py_name(name)
 
     def _bind_function(
         self,
@@ -308,22 +314,32 @@ class _Compiler(PipelineCompiler):
         loc: Location,
         params: tuple[na.Param, ...] = (),
     ):
+        named = []
+        if fn.name != name and not fn.name.startswith("_rcv_"):
+            # `_helper` is `dana·_helper` in Python; the function itself says `_helper`.
+            named = [
+                self.at(
+                    ast.Expr(self.call("_named", [self.load(fn.name, loc), self.const(name, loc)], loc)), loc
+                )
+            ]
         if receiver is None:
             first = params[0] if params else None
-            if first is None or first.kind != "plain" or first.annotation is None:
-                return [fn]
+            if first is None or first.kind != "plain" or first.annotation is None or name[:1] == "_":
+                return [fn, *named]  # (`c._f()` is a refused attribute, so `_f` is no method)
             # `def increment(c: Counter, n: int)` is also callable as `c.increment(n)` when
             # Counter is a struct without a field or method of that name (runtime.method_of).
             thunk = self.at(
                 ast.Lambda(ast.arguments([], [], None, [], [], None, []), self.expr(first.annotation)), loc
             )
-            attach = self.call("_method_of", [self.const(name, loc), thunk, self.load(name, loc)], loc)
-            return [fn, self.at(ast.Expr(attach), loc)]
+            attach = self.call(
+                "_method_of", [self.const(name, loc), thunk, self.load(py_name(name), loc)], loc
+            )
+            return [fn, *named, self.at(ast.Expr(attach), loc)]
         bound = fn.name
         attach = self.call(
             "_receiver", [self.const(name, loc), self.expr(receiver.type), self.load(bound, loc)], loc
         )
-        return [fn, self.at(ast.Assign([self.at(ast.Name(bound, ast.Store()), loc)], attach), loc)]
+        return [fn, *named, self.at(ast.Assign([self.at(ast.Name(bound, ast.Store()), loc)], attach), loc)]
 
     def s_FuncDef(self, s: na.FuncDef):
         depth, self.loop_depth = self.loop_depth, 0
@@ -341,7 +357,7 @@ class _Compiler(PipelineCompiler):
             raise self.syntax("decorators on receiver methods are not supported", s.loc)
         out = self.stmt(definition)
         out = out if isinstance(out, list) else [out]
-        name = definition.name  # type: ignore[attr-defined]
+        name = py_name(definition.name)  # type: ignore[attr-defined]
         value: ast.expr = self.load(name, s.loc)
         for deco in reversed(s.decorators):  # the nearest decorator applies first, as in Python
             value = self.at(ast.Call(self.expr(deco), [value], []), deco.loc)
@@ -352,12 +368,12 @@ class _Compiler(PipelineCompiler):
         plain = [p for p in params if p.kind == "plain"]
         loc = s.loc
         if len(params) == 1 and plain:
-            first_in = [self.load(plain[0].name, loc)]
+            first_in = [self.load(py_name(plain[0].name), loc)]
         else:
             first_in = [
-                self.load(p.name, loc)
+                self.load(py_name(p.name), loc)
                 if p.kind == "plain"
-                else self.at(ast.Starred(self.load(p.name, loc), ast.Load()), loc)
+                else self.at(ast.Starred(self.load(py_name(p.name), loc), ast.Load()), loc)
                 for p in params
                 if p.kind != "starstar"
             ]
@@ -415,7 +431,7 @@ class _Compiler(PipelineCompiler):
         keywords: list[ast.keyword] | None = None,
     ) -> ast.stmt:
         value = self.call(helper, [self.const(name, loc), *args], loc, keywords)
-        return ast.Assign([self.at(ast.Name(name, ast.Store()), loc)], value)
+        return ast.Assign([self.at(ast.Name(py_name(name), ast.Store()), loc)], value)
 
     def s_StructDef(self, s: na.StructDef):
         fields, kw = self._fields_args(s.fields, s.loc)
@@ -481,7 +497,9 @@ class _Compiler(PipelineCompiler):
             prologue.append(
                 self.at(
                     ast.If(
-                        test, [self.at(ast.Assign([self.at(ast.Name(n, ast.Store()), loc)], load), loc)], []
+                        test,
+                        [self.at(ast.Assign([self.at(ast.Name(py_name(n), ast.Store()), loc)], load), loc)],
+                        [],
                     ),
                     loc,
                 )
@@ -574,8 +592,12 @@ def compile_expression_code(
     mapping_attrs: bool = False,
     internal_names: frozenset[str] = frozenset(),
 ) -> CompiledExpression:
-    """Compiles one expression whose free names are looked up through ``_lk`` at run time."""
-    key = ("expr", source, filename, line, col, mapping_attrs, internal_names)
+    """Compiles one expression whose free names are looked up through ``_lk`` at run time.
+
+    ``internal_names`` (the ``_`` placeholders a template's caller supplies) is accepted as before;
+    ``_`` names are ordinary identifiers now, so it changes nothing."""
+    del internal_names
+    key = ("expr", source, filename, line, col, mapping_attrs)
 
     def build() -> CompiledExpression:
         def work() -> CompiledExpression:
@@ -585,7 +607,6 @@ def compile_expression_code(
                 steps=True,
                 expression_mode=True,
                 mapping_attrs=mapping_attrs,
-                internal_names=internal_names,
             )
             module = compiler.expression(tree)
             code = compile(module, filename, "exec", dont_inherit=True)

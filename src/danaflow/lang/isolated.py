@@ -244,7 +244,9 @@ class _Job:
                 continue
             target = self.ctx.scope(scope)
             for name, value in (change.get("set") or {}).items():
-                if not isinstance(name, str) or (name.startswith("_") and scope != "system"):
+                # `_` keys: the program's own in local: (`_helper = 1`), the host's in private:
+                # and public:, which Dana code cannot write.
+                if not isinstance(name, str) or (name.startswith("_") and scope in ("private", "public")):
                     continue
                 if scope == "system" and (name.startswith("__") or name in self.ctx.reserved_system_keys):
                     continue  # the runtime's keys: the worker refused the write already

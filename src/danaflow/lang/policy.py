@@ -19,12 +19,14 @@ __all__ = [
     "DEFAULT_POLICY",
     "FORBIDDEN_NAMES",
     "GUARDED_ATTRIBUTES",
+    "READ_ONLY_NAMES",
     "RESERVED_STRUCT_NAMES",
     "Isolation",
     "SandboxPolicy",
     "attribute_refusal",
     "field_refusal",
     "identifier_refusal",
+    "method_refusal",
     "scoped_refusal",
 ]
 
@@ -54,6 +56,13 @@ FORBIDDEN_NAMES = frozenset(
         "classmethod",
         "staticmethod",
         "property",
+        # Python's own machinery behind imports and classes: a Dana program's name of this
+        # spelling is only ever its own variable, and reading one it never bound says why
+        "__import__",
+        "__builtins__",
+        "__build_class__",
+        "__loader__",
+        "__spec__",
     }
 )
 """Python builtins Dana refuses by name (escapes, side channels or class machinery)."""
@@ -117,11 +126,18 @@ RESERVED_STRUCT_NAMES = frozenset(
 # ---- the static name rules (resolve.py applies them to every name of a program)
 
 
-def identifier_refusal(name: str, allowed: frozenset[str] = frozenset()) -> str | None:
-    """Why Dana source may not spell the identifier ``name`` (None: it may). ``allowed`` are the
-    placeholders a template's caller supplies."""
-    if name.startswith("_") and name not in allowed:
-        return f"name {name!r} is not allowed: names starting with '_' are reserved"
+READ_ONLY_NAMES = frozenset({"__name__"})
+"""Identifiers a program reads but never binds: ``__name__`` is the running module's name."""
+
+
+def identifier_refusal(name: str, store: bool) -> str | None:
+    """Why Dana source may not read (or, with ``store``, bind) the identifier ``name``.
+
+    Any spelling is a valid identifier, ``_helper`` and ``__all__`` included: the compiler renames
+    ``_`` names (names.py), so they never meet the runtime's helpers or Python's dunders. The
+    sandbox's safety lies in attributes (``attribute_refusal``), not in identifiers."""
+    if store and name in READ_ONLY_NAMES:
+        return f"cannot assign to {name}: it is the running module's name, read-only"
     return None
 
 
@@ -138,8 +154,11 @@ def attribute_refusal(attr: str, store: bool) -> str | None:
 
 
 def scoped_refusal(scope: str, name: str, store: bool) -> str | None:
-    """Why ``scope:name`` may not be read or written. ``_`` keys of the shared scopes belong to the
-    host and the runtime; ``system:__x`` (the runtime's values) is readable, never writable."""
+    """Why ``scope:name`` may not be read or written. ``local:x`` is the identifier ``x``; ``_``
+    keys of the shared scopes belong to the host and the runtime (``system:__x``, the runtime's
+    values, is readable, never writable)."""
+    if scope == "local":
+        return identifier_refusal(name, store)
     if not name.startswith("_"):
         return None
     if not store and scope == "system" and name.startswith("__"):
@@ -147,10 +166,26 @@ def scoped_refusal(scope: str, name: str, store: bool) -> str | None:
     return f"{scope}:{name} is not allowed: names starting with '_' are reserved"
 
 
+def method_refusal(name: str) -> str | None:
+    """Why a receiver method may not be named ``name``: it becomes an attribute of its struct's
+    class, where ``__str__``, ``__eq__`` or ``__del__`` would be hooks the host runs."""
+    if name.startswith("_"):
+        return (
+            f"receiver method {name!r} is not allowed: a receiver method is an attribute of its "
+            "struct, and names starting with '_' are private (Python calls some of them itself)"
+        )
+    return None
+
+
 def field_refusal(name: str, what: str) -> str | None:
     """Why a struct, agent or resource may not declare the field ``name``: a ``_`` attribute is
     one Dana code could never read (the reference's ``_engine`` delegation is ``= delegate``)."""
-    if name.startswith("_") and what != "interface":
+    if name.startswith("_") and what == "interface":
+        return (
+            f"field {name!r} is not allowed: names starting with '_' are reserved (a field is an "
+            "attribute, and Dana code cannot read '_' attributes)"
+        )
+    if name.startswith("_"):
         return (
             f"field {name!r} is not allowed: names starting with '_' are reserved (Dana code "
             f"could not read it); to reach its fields and methods through the {what}, write "

@@ -19,6 +19,7 @@ from danaflow.errors import (
     SandboxError,
 )
 
+from .names import user_name, user_text
 from .runtime import StepLimitExceeded, TimeoutExpired
 
 __all__ = ["register_source", "source_line", "to_dana_error"]
@@ -67,7 +68,7 @@ def dana_stack(tb: types.TracebackType | None) -> list[tuple[str, Location]]:
     while tb is not None:
         code = tb.tb_frame.f_code
         if _is_dana(code):
-            name = "<main>" if code.co_name == "_dana_main" else code.co_name
+            name = "<main>" if code.co_name == "_dana_main" else user_name(code.co_name)
             if name == "_dana_expr":
                 name = "<expression>"
             stack.append((name, _location(tb)))
@@ -94,6 +95,7 @@ def _message(exc: BaseException) -> str:
         text = f"<a {type(exc).__name__} whose message is nested too deeply to show>"
     except Exception as inner:
         text = f"<a {type(exc).__name__} whose message could not be shown: {type(inner).__name__}>"
+    text = user_text(text)  # Python's words about `dana·_x` are about the user's `_x`
     if len(text) > _MAX_MESSAGE:
         text = f"{text[:_MAX_MESSAGE]}... ({len(text) - _MAX_MESSAGE} more characters not shown)"
     return text or type(exc).__name__

@@ -21,7 +21,13 @@ from danaflow.errors import DanaflowError, DanaSyntaxError, Location, SandboxErr
 
 from . import ast as na
 from .builtins import BUILTIN_NAMES
-from .policy import attribute_refusal, field_refusal, identifier_refusal, scoped_refusal
+from .policy import (
+    attribute_refusal,
+    field_refusal,
+    identifier_refusal,
+    method_refusal,
+    scoped_refusal,
+)
 
 __all__ = [
     "ENCLOSING",
@@ -42,9 +48,6 @@ MAX_ERRORS = 10
 LOCAL, ENCLOSING, TOP, FREE = "local", "enclosing", "top", "free"
 """The stamps of ``na.Name.scope``: bound by the innermost function, lambda or comprehension; by
 one around it; by the program's body (seen from a function); by nothing lexical."""
-
-DESIRED_TYPE_KEY = "__dana_desired_type"
-"""The keyword the runtime passes itself (compile_expr.DESIRED_TYPE_KEY)."""
 
 _STRUCTS = (na.StructDef, na.AgentBlueprintDef, na.ResourceDef, na.AgentDef, na.InterfaceDef)
 _WHAT = {
@@ -127,9 +130,8 @@ def _def_binds(name: str, receiver: na.Receiver | None) -> str | None:
 
 
 class _Resolver:
-    def __init__(self, filename: str, allowed: frozenset[str], max_errors: int):
+    def __init__(self, filename: str, max_errors: int):
         self.filename = filename
-        self.allowed = allowed
         self.max_errors = max_errors
         self.errors: list[DanaflowError] = []
         self.more = 0
@@ -150,9 +152,10 @@ class _Resolver:
             self.errors.sort(key=lambda e: (e.location.line, e.location.col) if e.location else (0, 0))
             raise _listing(self.errors, self.more)
 
-    def ident(self, name: str | None, loc: Location) -> None:
-        if name is not None and (why := identifier_refusal(name, self.allowed)) is not None:
-            self.refuse(why, loc)
+    def ident(self, name: str | None, loc: Location, store: bool = True) -> None:
+        """Checks an identifier the program binds (or, without ``store``, reads)."""
+        if name is not None and (why := identifier_refusal(name, store)) is not None:
+            self._add(DanaSyntaxError(why, location=loc))
 
     def attribute(self, attr: str, loc: Location, store: bool) -> None:
         if (why := attribute_refusal(attr, store)) is not None:
@@ -241,15 +244,10 @@ class _Resolver:
                 expr(s.msg, scope)
         elif t is na.Import:
             for dotted, alias in s.names:
-                for part in dotted.split("."):
-                    self.ident(part, s.loc)
-                self.ident(alias, s.loc)
+                self.ident(alias or dotted.split(".")[0], s.loc)
         elif t is na.FromImport:
-            for part in s.module.split("."):
-                self.ident(part, s.loc)
             for name, alias in s.names:
-                self.ident(name, s.loc)
-                self.ident(alias, s.loc)
+                self.ident(alias or name, s.loc)
         elif t is na.If or t is na.While:
             expr(s.test, scope)
             self.block(s.body, scope)
@@ -298,6 +296,8 @@ class _Resolver:
         self.ident(s.name, s.loc)
         names = self.params(s.params, scope)
         if s.receiver is not None:
+            if (why := method_refusal(s.name)) is not None:
+                self.refuse(why, s.loc)
             self.ident(s.receiver.name, s.receiver.loc)
             self.expr(s.receiver.type, scope)
             names.add(s.receiver.name)
@@ -322,8 +322,6 @@ class _Resolver:
             why = field_refusal(f.name, what)
             if why is not None:
                 self.refuse(why, f.loc)
-            else:
-                self.ident(f.name, f.loc)
             self.expr(f.annotation, scope)
             if f.default is not None:
                 self.expr(f.default, scope)
@@ -331,7 +329,8 @@ class _Resolver:
             if s.blueprint is not None:
                 self.expr(s.blueprint, scope)
             for o in s.overrides:
-                self.ident(o.name, o.loc)
+                if (why := field_refusal(o.name, "agent")) is not None:
+                    self.refuse(why, o.loc)
                 self.expr(o.value, scope)
         elif isinstance(s, na.InterfaceDef):
             for m in s.methods:
@@ -345,9 +344,11 @@ class _Resolver:
     def target(self, t: na.Expr, scope: _Scope) -> None:
         tt = type(t)
         if tt is na.Name:
-            self.name(t, scope)
+            self.name(t, scope, store=True)
         elif tt is na.ScopedName:
-            if (why := scoped_refusal(t.scope, t.name, store=True)) is not None:
+            if t.scope == "local":
+                self.ident(t.name, t.loc)  # `local:x` is the identifier x
+            elif (why := scoped_refusal(t.scope, t.name, store=True)) is not None:
                 self.refuse(why, t.loc)
         elif tt is na.Attribute:
             self.expr(t.value, scope)
@@ -361,8 +362,8 @@ class _Resolver:
             self.expr(t, scope)
 
     # ---- expressions
-    def name(self, e: na.Name, scope: _Scope) -> None:
-        self.ident(e.id, e.loc)
+    def name(self, e: na.Name, scope: _Scope, store: bool = False) -> None:
+        self.ident(e.id, e.loc, store)
         object.__setattr__(e, "scope", _where(e.id, scope))
 
     def expr(self, e: na.Expr, scope: _Scope) -> None:
@@ -379,8 +380,6 @@ class _Resolver:
             for a in e.args:
                 self.expr(a, scope)
             for k in e.keywords:
-                if k.name != DESIRED_TYPE_KEY:
-                    self.ident(k.name, k.loc)
                 self.expr(k.value, scope)
         elif t is na.BinOp:
             self.expr(e.left, scope)
@@ -482,18 +481,16 @@ def _target_names(t: na.Expr, out: set[str]) -> None:
 
 def resolve_program(prog: na.Program, *, max_errors: int = MAX_ERRORS) -> Resolution:
     """Stamps every name of ``prog``; raises its errors (up to ``max_errors``) as one."""
-    r = _Resolver(prog.filename, frozenset(), max_errors)
+    r = _Resolver(prog.filename, max_errors)
     top = _Scope(r.bindings(prog.body, set()), None, top=True)
     r.block(prog.body, top)
     r.finish()
     return Resolution(frozenset(top.names), frozenset(r.bound))
 
 
-def resolve_expression(
-    e: na.Expr, filename: str = "<expr>", *, allowed: frozenset[str] = frozenset()
-) -> Resolution:
+def resolve_expression(e: na.Expr, filename: str = "<expr>") -> Resolution:
     """Stamps every name of one expression (a template's): nothing outside it is lexical."""
-    r = _Resolver(filename, allowed, MAX_ERRORS)
+    r = _Resolver(filename, MAX_ERRORS)
     r.expr(e, _Scope(set(), None))
     r.finish()
     return Resolution(frozenset(), frozenset(r.bound))

@@ -8,6 +8,7 @@ and the .na modules it imports.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .builtins import (
     safe_format_map,
 )
 from .modules import Namespace, load_module
+from .names import PREFIX, user_name
 from .policy import CURATED_MODULES
 from .sandbox import SandboxContext
 from .typespace import check_type
@@ -51,22 +53,50 @@ class TimeoutExpired(BaseException):
     """Raised asynchronously in the running thread when the wall-clock timeout passes."""
 
 
+def _kwcall(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A call with a ``_`` keyword: a Dana function's ``_a`` parameter is ``dana·_a`` in Python
+    (names.py), so the keyword is renamed for the functions that have such a parameter; any
+    other callee gets the keyword as written."""
+    target = fn.__func__ if type(fn) is types.MethodType else fn
+    if type(target) is types.FunctionType:
+        code = target.__code__
+        params = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        kwargs = {PREFIX + k if PREFIX + k in params else k: v for k, v in kwargs.items()}
+    return fn(*args, **kwargs)
+
+
+def _named(fn: Any, name: str) -> None:
+    """Gives a function the user's spelling of its name (``_helper``, not ``dana·_helper``)."""
+    fn.__name__ = fn.__qualname__ = name
+
+
+_MODULE_NAME = PREFIX + "name"
+"""Where a DanaModule keeps its own name: a key no Dana identifier can spell (names.py)."""
+
+
 class DanaModule:
-    """An imported .na module: its top-level names, read-only."""
+    """An imported .na module: its top-level names, read-only. Its own ``_`` names are members
+    too (``from m import _helper``); ``m._helper`` stays refused, as every ``_`` attribute is."""
 
     def __init__(self, name: str, path: str | None, namespace: Mapping[str, Any]):
-        self.__dict__["_name"] = name
-        self.__dict__["_path"] = path
-        self.__dict__.update({k: v for k, v in namespace.items() if not k.startswith("_")})
+        self.__dict__.update(namespace)
+        self.__dict__[_MODULE_NAME] = name
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"module {self._name!r} is read-only")
+        raise AttributeError(f"module {self.__dict__[_MODULE_NAME]!r} is read-only")
 
     def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"module {self._name!r} has no attribute {name!r}")
+        raise AttributeError(f"module {self.__dict__[_MODULE_NAME]!r} has no attribute {name!r}")
 
     def __repr__(self) -> str:
-        return f"<dana module {self._name}>"
+        return f"<dana module {self.__dict__[_MODULE_NAME]}>"
+
+    def member(self, name: str) -> Any:
+        """The module's own top-level ``name`` (never a Python attribute such as ``__class__``)."""
+        members = self.__dict__
+        if name == _MODULE_NAME or name not in members:
+            raise ImportError(f"cannot import name {name!r} from {self!r}")
+        return members[name]
 
 
 _UNLIMITED = 1 << 62
@@ -363,7 +393,7 @@ class Runtime:
         max_steps: int | None = None,
         timeout: float | None = None,
         search_paths: tuple[Path, ...] = (),
-        module_executor: Callable[[Runtime, Path], Mapping[str, Any]] | None = None,
+        module_executor: Callable[[Runtime, Path, str], Mapping[str, Any]] | None = None,
     ):
         self.ctx = ctx
         self._module_executor = module_executor
@@ -400,6 +430,7 @@ class Runtime:
             {
                 "__builtins__": _C_BUILTINS,
                 "__name__": "dana",
+                "_modname": "__main__",
                 "_P": ctx.private,
                 "_U": ctx.public,
                 "_S": ctx.system,
@@ -430,13 +461,19 @@ class Runtime:
                 "_NO_DEFAULT": NO_DEFAULT,
                 "_undefined": undefined_name,
                 "_no_case": _no_case,
+                "_named": _named,
+                "_kwcall": _kwcall,
             }
         )
         return g
 
-    def program_globals(self, local: Mapping[str, Any], store_sites: int = 0) -> dict[str, Any]:
+    def program_globals(
+        self, local: Mapping[str, Any], store_sites: int = 0, module_name: str = "__main__"
+    ) -> dict[str, Any]:
+        """The globals one program (or imported module, named ``module_name``) runs in."""
         g = dict(self._base)
         g["_L"] = local
+        g["_modname"] = module_name
         g["_G"] = g
         for site in range(store_sites):
             g[f"_sc{site}"] = g[f"_st{site}"] = _Uncached
@@ -447,9 +484,11 @@ class Runtime:
         g["_store_miss"] = store_miss
 
         def sync(names: dict[str, Any]) -> None:
+            # The body's locals: its helpers' temporaries (`_v1`) stay behind, the user's names
+            # (`_helper` as `dana·_helper`) come back in their own spelling.
             for k, v in names.items():
-                if not k.startswith("_"):
-                    local[k] = v
+                if k[:1] != "_":
+                    local[user_name(k)] = v
 
         g["_sync"] = sync
         return g
@@ -550,6 +589,14 @@ class Runtime:
         return structs.attach_receiver(self._receivers, name, annotation, fn)
 
     def _from_import(self, module: Any, name: str) -> Any:
+        if isinstance(module, DanaModule):
+            return module.member(name)
+        if name.startswith("_"):
+            raise SandboxError(
+                f"cannot import {name!r} from {module!r}: a Python module's names starting with '_' "
+                "are private",
+                error_type="SandboxError",
+            )
         try:
             return getattr(module, name)
         except AttributeError:
@@ -591,7 +638,7 @@ class Runtime:
             raise ImportError(f"cannot import {dotted!r}: this runtime has no module loader")
         self._loading.add(key)
         try:
-            namespace = self._module_executor(self, path)
+            namespace = self._module_executor(self, path, dotted)
         finally:
             self._loading.discard(key)
         module = self.modules[key] = DanaModule(dotted, str(path), namespace)

@@ -254,9 +254,10 @@ def _checked_fields(
     name: str, fields: dict[str, tuple[Any, Any]], root: type = DanaStruct
 ) -> dict[str, tuple[Any, Any]]:
     """Field names must be plain public identifiers that no struct method uses (a descriptor from
-    a worker could otherwise name ``__repr__`` or ``model_dump``), field types Dana types."""
-    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-        raise TypeError(f"struct name {str(name)[:60]!r}: want a public identifier")
+    a worker could otherwise name ``__repr__`` or ``model_dump``), field types Dana types. The
+    struct's own name is any identifier (``struct _Point``): it names the class, no attribute."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"struct name {str(name)[:60]!r}: want an identifier")
     what = "agent" if root is DanaAgent else "struct"
     for f, (t, _) in fields.items():
         if not isinstance(f, str) or not f.isidentifier() or f.startswith("_"):

@@ -99,7 +99,7 @@ def _scope_delta(ctx: Any, snapshot: dict[str, dict[str, bytes]], codec: Any) ->
         before = snapshot.get(scope, {})
         sets: dict[str, Any] = {}
         for key, value in list(current.items()):
-            if key.startswith("_") and scope != "system":
+            if key.startswith("_") and scope in ("private", "public"):  # the host's keys
                 continue
             try:
                 encoded = codec.dumps(value)
@@ -341,15 +341,15 @@ def _make_runtime_class() -> type:
             mod = self._provided.get(dotted)
             return Path(mod["path"]) if mod is not None else None
 
-        def _exec_module(self, runtime: Any, path: Path) -> dict[str, Any]:
+        def _exec_module(self, runtime: Any, path: Path, name: str) -> dict[str, Any]:
             mod = self._by_path[str(path)]
             namespace: dict[str, Any] = {}
-            self._run_code(mod, namespace)
+            self._run_code(mod, namespace, name)
             return namespace
 
-        def _run_code(self, compiled: dict[str, Any], local: Any) -> Any:
+        def _run_code(self, compiled: dict[str, Any], local: Any, module_name: str = "__main__") -> Any:
             code = marshal.loads(compiled["code"])
-            g = self.program_globals(local, compiled["store_sites"])
+            g = self.program_globals(local, compiled["store_sites"], module_name)
             if compiled.get("kind") == "expr":
                 g["_lk"] = self._lookup
                 exec(code, g)
@@ -367,7 +367,8 @@ def _make_runtime_class() -> type:
                 return self.builtin(name)
             except KeyError:
                 pass
-            for scope in (self.ctx.local, self.ctx.private, self.ctx.public, self.ctx.system):
+            scopes = (self.ctx.local, self.ctx.private, self.ctx.public, self.ctx.system)
+            for scope in scopes[:1] if name[:1] == "_" else scopes:  # `_` keys: local: only
                 if name in scope:
                     return scope[name]
             return undefined_name(name)
