@@ -192,7 +192,7 @@ async def policy_figures(repeat: int) -> None:
     import tempfile
     from pathlib import Path
 
-    from danaflow.flow.hooks import InMemoryRun
+    from danaflow.flow.seam import InMemoryRun
     from danaflow.runs.cache import StoreResultCache
     from danaflow.runs.store import MemoryRunStore
 

@@ -44,7 +44,8 @@ _EXPORTS: dict[str, str] = {
     "FolderAnalyzerNode": "danaflow.flow.nodes.folder_analyzer",
     "FolderAnalyzerSettings": "danaflow.flow.nodes.folder_analyzer",
     "FunctionRegistry": "danaflow.lang.registry",
-    "InMemoryRun": "danaflow.flow.hooks",
+    "InMemoryRun": "danaflow.flow.seam",
+    "Usage": "danaflow.llm.usage",
     "IsolatedExecution": "danaflow.runs.isolation",
     "LLMResource": "danaflow.llm.resource",
     "MCPResource": "danaflow.context.mcp",
@@ -135,6 +136,7 @@ __all__ = [
     "SubflowExecutionContext",
     "TemplateEngine",
     "ToolResource",
+    "Usage",
     "WorldState",
     "__version__",
     "draft_plan",
@@ -175,7 +177,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from danaflow.errors import DanaflowError
     from danaflow.flow.definition import AgentDefinition, FlowDefinition
     from danaflow.flow.events import EventBus
-    from danaflow.flow.hooks import InMemoryRun
     from danaflow.flow.nodes.ai_model import (
         AIModelCallConfig,
         AIModelNode,
@@ -193,10 +194,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from danaflow.flow.nodes.python import PythonNode
     from danaflow.flow.policies import CachePolicy, RetryPolicy
     from danaflow.flow.runner import AgentRunner, FlowRunner
+    from danaflow.flow.seam import InMemoryRun
     from danaflow.lang.api import ExecutionOutcome
     from danaflow.lang.registry import FunctionRegistry
     from danaflow.lang.sandbox import SandboxContext
     from danaflow.llm.resource import LLMResource
+    from danaflow.llm.usage import Usage
     from danaflow.observability.settings import ObservabilitySettings
     from danaflow.planning.drafting import draft_plan
     from danaflow.planning.execute import execute_plan

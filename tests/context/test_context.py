@@ -16,7 +16,7 @@ from danaflow.context import (
 )
 from danaflow.errors import ComponentError
 from danaflow.flow import AgentDefinition, AgentRunner, FlowDefinition, PythonNode
-from danaflow.flow.hooks import InMemoryRun
+from danaflow.flow.seam import InMemoryRun
 from danaflow.lang.api import run
 from danaflow.planning import Plan, PlanStep
 

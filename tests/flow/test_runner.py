@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 
@@ -10,8 +11,9 @@ import pytest
 
 from danaflow.context import ExecutionStatusEnum as S
 from danaflow.context import NodeExecutionResult, NodeOutcome
-from danaflow.errors import FlowDefinitionError, RunError
+from danaflow.errors import ComponentError, FlowDefinitionError, RunError
 from danaflow.flow import AgentDefinition, AgentRunner, FlowDefinition, FlowRunner, InMemoryRun, PythonNode
+from danaflow.flow.seam import Checkpointer, RunEnvironment
 
 
 def recorder(log: list[str], name: str, value=None):
@@ -278,13 +280,14 @@ async def test_results_serialize_to_json():
     assert result.get_result("a").model_dump(mode="json")["outcome"]["value"] == {"k": [1, 2]}
 
 
-class RecordingRun(InMemoryRun):
-    """A RunHooks that records checkpoints and reuses stored results, as the runs layer does."""
+class RecordingCheckpointer:
+    """A fake Checkpointer: records what the runner reports and reuses stored results, as the
+    runs layer's RunCheckpointer does. Written against the protocol alone (flow/seam.py)."""
 
-    def __init__(self, stored: dict[str, NodeExecutionResult] | None = None, **kw):
-        super().__init__(**kw)
+    def __init__(self, stored: dict[str, NodeExecutionResult] | None = None):
         self.stored = stored or {}
         self.calls: list[tuple[str, str]] = []
+        self.paths: list[str] = []
 
     def run_started(self, root_path, component_paths):
         self.calls.append(("run_started", root_path))
@@ -304,6 +307,33 @@ class RecordingRun(InMemoryRun):
     def run_finished(self, result):
         self.calls.append(("run_finished", result.path))
 
+    def run_interrupted(self):
+        self.calls.append(("run_interrupted", ""))
+
+    def span(self, kind, path, **attrs):
+        return contextlib.nullcontext()
+
+    def artifact_dir(self, path):
+        return None
+
+
+def RecordingRun(stored=None, **kw) -> InMemoryRun:
+    """An in-memory environment whose checkpointer records (``run.checkpointer.calls``)."""
+    return InMemoryRun(checkpointer=RecordingCheckpointer(stored), **kw)
+
+
+def test_the_fake_checkpointer_satisfies_the_protocol():
+    assert isinstance(RecordingCheckpointer(), Checkpointer)
+    assert isinstance(RecordingRun(), RunEnvironment)
+
+
+def test_a_run_context_missing_members_is_refused_naming_them():
+    class Partial:
+        run_id = "r"
+
+    with pytest.raises(ComponentError, match=r"a Partial without root_component_id, event_bus"):
+        FlowRunner(FlowDefinition().node("a", PythonNode(lambda ctx: 1)), Partial())
+
 
 async def test_hooks_see_each_component_and_reuse_skips_execution():
     log: list[str] = []
@@ -321,8 +351,8 @@ async def test_hooks_see_each_component_and_reuse_skips_execution():
     result = await FlowRunner(flow, run).run()
     assert log == []  # a was reused, not executed
     assert result.get_result("a").reused and result.get_result("b").outcome.value == "old"
-    assert run.paths == ["f", "f.a", "f.b"]
-    assert run.calls == [
+    assert run.checkpointer.paths == ["f", "f.a", "f.b"]
+    assert run.checkpointer.calls == [
         ("run_started", "f"),
         ("started", "f"),
         ("started", "f.b"),

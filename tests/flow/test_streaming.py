@@ -20,8 +20,8 @@ from danaflow.flow import (
     PythonNode,
 )
 from danaflow.flow.events import ALL_EVENTS, EventType
-from danaflow.flow.hooks import InMemoryRun
 from danaflow.flow.policies import CachePolicy
+from danaflow.flow.seam import InMemoryRun
 from danaflow.flow.streaming import ComponentEvent, NodeResult, TokenDelta
 from danaflow.runs import RunContext
 from danaflow.testing.fake_llm import Reply

@@ -26,7 +26,7 @@ from _attack import error_kinds, host_survives, marked_line
 
 from danaflow.context import ExecutableTypeEnum, ExecutionContext
 from danaflow.errors import DanaflowError, TemplateError
-from danaflow.flow.hooks import InMemoryRun
+from danaflow.flow.seam import InMemoryRun
 from danaflow.lang.api import run
 from danaflow.lang.sandbox import SandboxContext
 from danaflow.template import TemplateEngine

@@ -204,7 +204,7 @@ async def test_the_embedded_model_streams_as_it_decodes_constraints_kept() -> No
     from pydantic import BaseModel
 
     from danaflow.flow import AIModelCallConfig, AIModelNode, AIModelNodeSettings, FlowDefinition, FlowRunner
-    from danaflow.flow.hooks import InMemoryRun
+    from danaflow.flow.seam import InMemoryRun
     from danaflow.llm import LLMResource
 
     class City(BaseModel):

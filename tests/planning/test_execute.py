@@ -10,7 +10,7 @@ import pytest
 from danaflow.context import ExecutionContext, ExecutionStatusEnum, ToolResource
 from danaflow.context.resources import DatabaseResource
 from danaflow.errors import ComponentError, FlowDefinitionError, RunError
-from danaflow.flow.hooks import InMemoryRun
+from danaflow.flow.seam import InMemoryRun
 from danaflow.planning import (
     ChainOfThoughtStrategy,
     DirectStrategy,

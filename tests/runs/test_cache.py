@@ -321,7 +321,7 @@ async def test_use_cache_false_neither_reads_nor_writes(tmp_path):
 
 
 async def test_in_memory_runs_cache_only_when_given_a_cache(tmp_path):
-    from danaflow.flow.hooks import InMemoryRun
+    from danaflow.flow.seam import InMemoryRun
 
     flow = FlowDefinition("f").node("n", counting("n"), cache=CachePolicy())
     await FlowRunner(flow).run()

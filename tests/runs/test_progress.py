@@ -7,7 +7,7 @@ import io
 
 from danaflow.flow import AIModelNode, AIModelNodeSettings, FlowDefinition, FlowRunner, PythonNode
 from danaflow.flow.events import Event, EventType
-from danaflow.flow.hooks import InMemoryRun
+from danaflow.flow.seam import InMemoryRun
 from danaflow.runs.progress import ProgressDisplay
 from danaflow.testing.fake_llm import Reply
 

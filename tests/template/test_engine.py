@@ -16,7 +16,7 @@ from danaflow.context import (
     NodeOutcome,
 )
 from danaflow.errors import TemplateError
-from danaflow.flow.hooks import InMemoryRun
+from danaflow.flow.seam import InMemoryRun
 from danaflow.template import ObjectTemplate, Prompt, TemplateEngine
 
 render = TemplateEngine.render_template

@@ -168,9 +168,7 @@ class ExecutionContext(metaclass=_ContextType):
                 execution_state if execution_state is not None else getattr(run, "system_state", None),
             )
             sandbox.private = _as_state(AgentState, agent_state)
-            reasoner = self.reasoning_llm if self.reasoning_llm is not None else getattr(run, "llm", None)
-            if reasoner is not None:
-                sandbox.reasoner = reasoner
+            sandbox.reasoner = self.llm
         if isinstance(sandbox.private, StateView):
             object.__setattr__(sandbox.private, "_lock", sandbox.lock)
         if isinstance(sandbox.system, ExecutionState):
@@ -523,7 +521,19 @@ class ExecutionContext(metaclass=_ContextType):
 
     @property
     def llm(self) -> Any:
-        """The reasoning LLM: the nearest context's ``reasoning_llm``, else the run's, else None."""
+        """The LLM this component reasons with — the one lookup every layer uses (nodes,
+        ``reason()``, strategies, plan drafting): the nearest context's ``reasoning_llm``, else the
+        run's ``llm``, else the configured default model (resolved on first call)."""
+        found = self.configured_llm
+        if found is not None:
+            return found
+        from danaflow.llm.default import DefaultReasoner  # deferred: the LLM layer loads on use
+
+        return DefaultReasoner.shared()
+
+    @property
+    def configured_llm(self) -> Any:
+        """``llm`` without the default: the nearest ``reasoning_llm``, else the run's, else None."""
         for ctx in self.ancestry():
             if ctx.reasoning_llm is not None:
                 return ctx.reasoning_llm

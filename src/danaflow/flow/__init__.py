@@ -7,7 +7,6 @@ from danaflow.context.status import ExecutableTypeEnum, ExecutionStatusEnum
 
 from .definition import AgentDefinition, FlowDefinition
 from .events import Event, EventBus, EventType
-from .hooks import InMemoryRun, RunHooks
 from .nodes import (
     AIModelCallConfig,
     AIModelNode,
@@ -26,15 +25,18 @@ from .nodes import (
 )
 from .policies import CachePolicy, RetryPolicy
 from .runner import AgentRunner, FlowRunner
+from .seam import NO_CHECKPOINTS, Checkpointer, InMemoryRun, RunEnvironment
 from .streaming import ComponentEvent, NodeResult, RunStream, TokenDelta
 
 __all__ = [
+    "NO_CHECKPOINTS",
     "AIModelCallConfig",
     "AIModelNode",
     "AIModelNodeSettings",
     "AgentDefinition",
     "AgentRunner",
     "CachePolicy",
+    "Checkpointer",
     "CommandNode",
     "CommandNodeSettings",
     "ComponentEvent",
@@ -59,7 +61,7 @@ __all__ = [
     "NodeResult",
     "PythonNode",
     "RetryPolicy",
-    "RunHooks",
+    "RunEnvironment",
     "RunStream",
     "TokenDelta",
 ]

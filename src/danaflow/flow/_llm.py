@@ -1,9 +1,10 @@
 """How flow components find their LLM, without loading the LLM layer until one is needed.
 
-The run's ``llm`` wins, then the context's ``reasoning_llm``, then the process default
-(``danaflow.llm.default_llm()``), through the one ``DefaultReasoner`` (llm/default.py, re-exported
-here for the runner). Importing it loads that one small module; the resource is imported on the
-first call, because most flows (and the in-memory benchmark) never call a model.
+The lookup is ``ExecutionContext.llm``: the nearest context's ``reasoning_llm``, then the run's
+``llm``, then the process default (``danaflow.llm.default_llm()``) through the one
+``DefaultReasoner`` (llm/default.py, re-exported here). Importing it loads that one small
+module; the resource is imported on the first call, because most flows (and the in-memory
+benchmark) never call a model.
 """
 
 from __future__ import annotations

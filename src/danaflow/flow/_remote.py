@@ -25,8 +25,8 @@ from danaflow.errors import ComponentError, DanaflowError, Location, SandboxErro
 from danaflow.lang.sandbox import SCOPES
 
 from .definition import AgentDefinition, ConditionalElement, FlowDefinition
-from .hooks import InMemoryRun
 from .nodes.base import NodeFailedError
+from .seam import InMemoryRun
 
 if TYPE_CHECKING:
     from .nodes.base import Node

@@ -10,15 +10,13 @@ that run; otherwise this call is the run, and starts and finishes it on the run 
 from __future__ import annotations
 
 from danaflow.context.context import ExecutionContext
-from danaflow.context.result import ErrorInfo, NodeExecutionResult
+from danaflow.context.result import NodeExecutionResult
 from danaflow.context.status import ExecutableTypeEnum, ExecutionStatusEnum
 from danaflow.errors import ComponentError
 
-from ._llm import DefaultReasoner
 from .definition import AgentDefinition, FlowDefinition
-from .events import Event, EventHandlerError, EventType
-from .hooks import InMemoryRun, RunHooks
 from .runner import _Execution
+from .seam import InMemoryRun, check_environment
 
 __all__ = ["execute_in"]
 
@@ -31,9 +29,9 @@ async def execute_in(
 ) -> NodeExecutionResult:
     """Validates ``definition``, executes it in ``context`` and returns its record.
 
-    ``context.run_context`` supplies the run (a RunContext or an InMemoryRun; None makes an
-    InMemoryRun). Definition problems raise FlowDefinitionError before anything executes;
-    component failures are in the record, as with ``FlowRunner.run()``.
+    ``context.run_context`` supplies the run (a RunContext, an InMemoryRun or another
+    RunEnvironment; None makes an InMemoryRun). Definition problems raise FlowDefinitionError
+    before anything executes; component failures are in the record, as with ``FlowRunner.run()``.
     """
     kind_name = type(definition).__name__
     if not isinstance(context, ExecutionContext):
@@ -56,43 +54,18 @@ async def execute_in(
             f"want component_definition= the definition being executed",
             path=context.path,
         )
-    hooks = context.run_context
-    if hooks is None:
-        hooks = context.run_context = InMemoryRun()
-    elif not isinstance(hooks, RunHooks):
-        raise ComponentError(
-            f"{kind_name}.execute: run_context is a {type(hooks).__name__}, "
-            "want a RunContext or an InMemoryRun",
-            path=context.path,
-        )
+    env = context.run_context
+    if env is None:
+        env = context.run_context = InMemoryRun()
+    else:
+        check_environment(env, f"{kind_name}.execute")
     inside_run = context.root.execution_status is ExecutionStatusEnum.running
     # $hier{} may name components the enclosing run already has.
     definition.validate({c.component_id for c in context.root.walk()})
     if is_flow:
         definition.compile()
     context.variables = {**definition.variables, **context.variables}
+    execution = _Execution(env)
     if inside_run:
-        return await _Execution(hooks).execute(context, definition)
-    path = context.path
-    hooks.run_started(path, [path, *definition.component_paths(path)])
-    if hooks.llm is None and context.llm is None and context.sandbox.reasoner is None:
-        context.sandbox.reasoner = DefaultReasoner.shared()
-    result = await _Execution(hooks).execute(context, definition)
-    if hooks.event_bus.has_handlers(EventType.run_completed):
-        try:
-            await hooks.event_bus.emit(
-                Event(
-                    EventType.run_completed,
-                    path,
-                    context.component_id,
-                    context.executable_type,
-                    context,
-                    result,
-                )
-            )
-        except EventHandlerError as exc:
-            result.execution_status = ExecutionStatusEnum.failed
-            result.error = ErrorInfo.from_exception(exc, path)
-            context.execution_status = ExecutionStatusEnum.failed
-    hooks.run_finished(result)
-    return result
+        return await execution.execute(context, definition)
+    return await execution.run(context, definition)

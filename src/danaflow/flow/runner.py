@@ -2,7 +2,7 @@
 
 The runner only schedules, awaits and emits: nodes do the work (blocking work in threads), the
 pure functions in ``_algo.py`` decide what is ready, and everything durable goes through the
-RunHooks the run provides (``InMemoryRun`` when there is none). A flow without connections runs
+run's Checkpointer (flow/seam.py; ``InMemoryRun`` records nothing). A flow without connections runs
 its components in order; with connections it is a DAG whose independent components run
 concurrently. A failure with no on_error route fails the flow and skips its dependents; the
 flow's status is the truth. A chain runs inline without spawning tasks, which keeps the
@@ -25,7 +25,6 @@ from danaflow.template.engine import TemplateEngine
 
 from ._algo import DagState, flow_failed, initial_ready, settle
 from ._cachekey import NodeKey, memo_for, node_key
-from ._llm import DefaultReasoner
 from .definition import (
     AgentDefinition,
     ConditionalElement,
@@ -39,9 +38,9 @@ from .definition import (
 )
 from .events import Event, EventBus, EventHandlerError, EventType
 from .executors import LOCAL, Executor
-from .hooks import InMemoryRun, RunHooks
 from .nodes.base import Node, NodeFailedError
 from .policies import CachePolicy, RetryPolicy, error_line, make_entry, restore_hit, run_attempts
+from .seam import InMemoryRun, RunEnvironment, check_environment
 from .streaming import RunStream
 
 __all__ = ["AgentRunner", "FlowRunner"]
@@ -58,22 +57,50 @@ def _now() -> datetime:
 
 
 class _Execution:
-    """The state of one run of a root definition: hooks, bus, and the node concurrency limit."""
+    """The state of one run of a root definition: its environment and checkpointer, the bus, and
+    the node concurrency limit."""
 
-    __slots__ = ("bus", "cache", "executor", "hooks", "results", "semaphore", "tokens")
+    __slots__ = ("bus", "cache", "checkpoints", "env", "executor", "results", "semaphore", "tokens")
 
-    def __init__(self, hooks: RunHooks, executor: Executor = LOCAL):
-        self.hooks = hooks
+    def __init__(self, env: RunEnvironment, executor: Executor = LOCAL):
+        self.env = env
+        self.checkpoints = env.checkpointer
         self.tokens: Any = None
         """While a stream listens for tokens (flow/streaming.py): what routes a node's model text."""
         self.results: Any = None
         """While a stream wants node results: called with each node's context and final record."""
         self.executor = executor
         """Where node work runs (flow/executors.py); the runner itself always stays here."""
-        self.bus: EventBus = hooks.event_bus
-        self.semaphore = asyncio.Semaphore(max(1, int(getattr(hooks, "max_concurrency", 16) or 16)))
-        self.cache = getattr(hooks, "result_cache", None)
+        self.bus: EventBus = env.event_bus
+        self.semaphore = asyncio.Semaphore(max(1, int(env.max_concurrency)))
+        self.cache = env.result_cache
         """The run's ResultCache (None: CachePolicy nodes run uncached, and keys are never made)."""
+
+    async def run(self, ctx: ExecutionContext, definition: Any) -> NodeExecutionResult:
+        """Runs ``definition`` as the run's root in ``ctx``: the checkpointer hears the run start
+        and finish (or its interruption), and ``run_completed`` is emitted. FlowRunner.run and
+        ``definition.execute(context)`` (flow/execute.py) both end here."""
+        checkpoints, root = self.checkpoints, ctx.path
+        checkpoints.run_started(root, [root, *definition.component_paths(root)])
+        try:
+            result = await self.execute(ctx, definition)
+        except asyncio.CancelledError:
+            # Cancelled (Ctrl-C, a stream's reader left): the run records what was cut
+            # short, so a resume runs it again.
+            checkpoints.run_interrupted()
+            raise
+        bus = self.bus
+        if bus.has_handlers(EventType.run_completed):
+            try:
+                await bus.emit(
+                    Event(EventType.run_completed, root, ctx.component_id, ctx.executable_type, ctx, result)
+                )
+            except EventHandlerError as exc:
+                result.execution_status = _FAILED
+                result.error = ErrorInfo.from_exception(exc, root)
+                ctx.execution_status = _FAILED
+        checkpoints.run_finished(result)
+        return result
 
     # ---- one component ---------------------------------------------------------------------
     async def component(
@@ -99,20 +126,20 @@ class _Execution:
         return await self.execute(ctx, element)
 
     async def execute(self, ctx: ExecutionContext, element: Any) -> NodeExecutionResult:
-        hooks, bus, path = self.hooks, self.bus, ctx.path
+        checkpoints, bus, path = self.checkpoints, self.bus, ctx.path
         kind = ctx.executable_type
         parent = ctx.parent
-        reused = hooks.reuse(path)
+        reused = checkpoints.reuse(path)
         if reused is not None:
             return self.restore(ctx, element, reused)
         is_node = kind is _T.node
         ctx.execution_status = _S.running
-        hooks.component_started(path, ctx)
+        checkpoints.component_started(path, ctx)
         started = _now()
         result: NodeExecutionResult
         # The span covers the finished-events too: a handler that raises there fails the
         # component, and the span must say so.
-        with hooks.span(kind.value, path) as span:
+        with checkpoints.span(kind.value, path) as span:
             try:
                 if is_node and bus.has_handlers(EventType.node_started):
                     await bus.emit(Event(EventType.node_started, path, ctx.component_id, kind, ctx))
@@ -160,7 +187,7 @@ class _Execution:
             if is_node and self.results is not None:
                 self.results(ctx, result)
             _span_status(span, result)
-        hooks.component_finished(path, ctx, result)
+        checkpoints.component_finished(path, ctx, result)
         return result
 
     def restore(
@@ -186,11 +213,11 @@ class _Execution:
                     children += [(el.id, el, el.kind) for el in branch.elements]
         elif isinstance(element, ForEachElement):
             i = 0
-            while self.hooks.reuse(f"{ctx.path}.{i}") is not None:
+            while self.checkpoints.reuse(f"{ctx.path}.{i}") is not None:
                 children.append((str(i), element.body, _T.iteration))
                 i += 1
         for child_id, child_element, kind in children:
-            child_stored = self.hooks.reuse(f"{ctx.path}.{child_id}")
+            child_stored = self.checkpoints.reuse(f"{ctx.path}.{child_id}")
             if child_stored is not None:
                 child = ctx.create_child(kind, child_id, child_element)
                 self.restore(child, child_element, child_stored)
@@ -222,7 +249,7 @@ class _Execution:
     async def node_body(self, ctx: ExecutionContext, element: NodeElement) -> NodeExecutionResult:
         node = element.node
         if node.input_required:
-            inputs = getattr(self.hooks, "inputs", None) or {}
+            inputs = self.env.inputs
             if ctx.path in inputs:
                 ctx.node_input = inputs[ctx.path]
             else:
@@ -249,7 +276,7 @@ class _Execution:
                 path=ctx.path,
             )
         if key is not None and element.cache is not None and self.cache is not None:
-            entry = make_entry(element.cache, key, ctx, self.hooks.run_id, result)
+            entry = make_entry(element.cache, key, ctx, self.env.run_id, result)
             if entry is not None:
                 self.cache.save(entry)
         return result
@@ -266,12 +293,12 @@ class _Execution:
     async def attempts(self, ctx: ExecutionContext, node: Node, policy: RetryPolicy) -> NodeExecutionResult:
         """Executes ``node`` as ``policy`` allows: each attempt in a span of its own, each retry an
         event and a new start in the run's record (the store's ``attempt``)."""
-        hooks, path = self.hooks, ctx.path
+        checkpoints, path = self.checkpoints, ctx.path
 
         async def attempt(n: int) -> NodeExecutionResult:
             if n > 1:
-                hooks.component_started(path, ctx)
-            with hooks.span("attempt", path, name=f"attempt {n} {path}", **{"danaflow.attempt": n}):
+                checkpoints.component_started(path, ctx)
+            with checkpoints.span("attempt", path, name=f"attempt {n} {path}", **{"danaflow.attempt": n}):
                 async with self.semaphore:
                     return await self.executor.run_node(ctx, node)
 
@@ -482,7 +509,7 @@ class _Execution:
         if self.cache is not None:
             memo_for(child).finished(child.path, result)
         ctx.set_result(element.id, result)
-        self.hooks.component_finished(child.path, child, result)
+        self.checkpoints.component_finished(child.path, child, result)
 
     def summary(
         self, ctx: ExecutionContext, status: ExecutionStatusEnum, failed: list[str]
@@ -562,21 +589,20 @@ class _Runner:
     def __init__(
         self,
         definition: FlowDefinition | AgentDefinition,
-        run_context: RunHooks | None = None,
+        run_context: RunEnvironment | None = None,
         *,
         component_id: str | None = None,
         variables: dict[str, Any] | None = None,
         executor: Executor | None = None,
     ):
         self.definition = definition
-        self.run_context: RunHooks = run_context if run_context is not None else InMemoryRun()
+        self.run_context: RunEnvironment = (
+            InMemoryRun() if run_context is None else check_environment(run_context, type(self).__name__)
+        )
         self.executor: Executor = executor if executor is not None else LOCAL
         """Where node work runs: ``LocalExecutor`` (the default) or ``DaskExecutor(client)``."""
         self.component_id = (
-            component_id
-            or getattr(self.run_context, "root_component_id", None)
-            or definition.id
-            or self._default_id
+            component_id or self.run_context.root_component_id or definition.id or self._default_id
         )
         self.variables = dict(variables or {})
         self.context: ExecutionContext | None = None
@@ -598,39 +624,22 @@ class _Runner:
         Definition problems raise FlowDefinitionError before anything executes; component failures
         are in the returned record (``execution_status``, ``error``, ``get_result(id)``).
         """
-        definition, hooks = self.definition, self.run_context
+        definition, env = self.definition, self.run_context
         definition.validate()
         if isinstance(definition, FlowDefinition):
             definition.compile()
-        root = self.component_id
-        hooks.run_started(root, [root, *definition.component_paths(root)])
         ctx = ExecutionContext(
-            self._kind, root, definition, None, hooks, variables={**definition.variables, **self.variables}
+            self._kind,
+            self.component_id,
+            definition,
+            None,
+            env,
+            variables={**definition.variables, **self.variables},
         )
-        if getattr(hooks, "llm", None) is None:
-            ctx.sandbox.reasoner = DefaultReasoner.shared()
         self.context = ctx
-        execution = _Execution(hooks, self.executor)
+        execution = _Execution(env, self.executor)
         execution.tokens, execution.results = self._tokens, self._results
-        try:
-            result = await execution.execute(ctx, definition)
-        except asyncio.CancelledError:
-            # Cancelled (Ctrl-C, a stream's reader left): the run records what was cut
-            # short, so a resume runs it again. Optional on RunHooks, as result_cache is.
-            interrupted = getattr(hooks, "run_interrupted", None)
-            if interrupted is not None:
-                interrupted()
-            raise
-        if hooks.event_bus.has_handlers(EventType.run_completed):
-            try:
-                event = Event(EventType.run_completed, root, root, self._kind, ctx, result)
-                await hooks.event_bus.emit(event)
-            except EventHandlerError as exc:
-                result.execution_status = _FAILED
-                result.error = ErrorInfo.from_exception(exc, root)
-                ctx.execution_status = _FAILED
-        hooks.run_finished(result)
-        self.result = result
+        self.result = result = await execution.run(ctx, definition)
         return result
 
     def stream(self, mode: str | Sequence[str] = "results") -> RunStream:
@@ -682,7 +691,7 @@ class FlowRunner(_Runner):
     _default_id = "flow"
     _kind = _T.flow
 
-    def __init__(self, flow: FlowDefinition, run_context: RunHooks | None = None, **kw: Any):
+    def __init__(self, flow: FlowDefinition, run_context: RunEnvironment | None = None, **kw: Any):
         if not isinstance(flow, FlowDefinition):
             raise ComponentError(f"FlowRunner: got {type(flow).__name__}, want a FlowDefinition")
         super().__init__(flow, run_context, **kw)
@@ -694,7 +703,7 @@ class AgentRunner(_Runner):
     _default_id = "agent"
     _kind = _T.agent
 
-    def __init__(self, agent: AgentDefinition, run_context: RunHooks | None = None, **kw: Any):
+    def __init__(self, agent: AgentDefinition, run_context: RunEnvironment | None = None, **kw: Any):
         if not isinstance(agent, AgentDefinition):
             raise ComponentError(f"AgentRunner: got {type(agent).__name__}, want an AgentDefinition")
         super().__init__(agent, run_context, **kw)

@@ -15,13 +15,14 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from danaflow.context.context import ExecutionContext
 from danaflow.context.result import NodeExecutionResult, NodeOutcome
-from danaflow.context.status import ExecutionStatusEnum
+from danaflow.context.status import ExecutableTypeEnum, ExecutionStatusEnum
 from danaflow.errors import FlowDefinitionError
 from danaflow.flow.definition import FlowDefinition
+from danaflow.flow.execute import execute_in
 from danaflow.flow.nodes.base import Node
 from danaflow.flow.nodes.dana import DanaNode
-from danaflow.flow.runner import FlowRunner
 from danaflow.runs.context import RunContext
 from danaflow.template.engine import TemplateEngine, to_text
 
@@ -30,8 +31,6 @@ from .result import PlanResult, StepResult
 from .strategies import DirectStrategy, reasoning_llm
 
 if TYPE_CHECKING:
-    from danaflow.context.context import ExecutionContext
-
     from .plan import Plan, PlanStep
 
 __all__ = ["StepNode", "aexecute_plan", "build_flow", "execute_plan"]
@@ -87,15 +86,38 @@ async def aexecute_plan(
             meta={"plan": plan.name, "objective": plan.objective},
         )
     try:
-        if hasattr(run_context, "setup_run"):
+        if isinstance(run_context, RunContext):
             run_context.setup_run(run_id_prefix=run_id_prefix)
-        hooks = _PlanHooks(run_context, context, plan.name)
-        flow_result = await FlowRunner(flow, hooks, component_id=plan.name).run()
+        root = plan_root(flow, plan.name, run_context, context)
+        flow_result = await execute_in(flow, root)
         run_dir = getattr(getattr(run_context, "run_dir", None), "root", None)
         return summarize(plan, flow_result, run_id=run_context.run_id, run_dir=run_dir)
     finally:
         if owned:
             run_context.close()
+
+
+def plan_root(flow: FlowDefinition, name: str, run: Any, context: ExecutionContext) -> ExecutionContext:
+    """The root context of a plan's flow: the run's environment and checkpointer, the plan
+    context's scopes (``private:`` its agent state, ``public:``/``system:`` its world and
+    execution state), its LLM and its resources. Steps are children of this root, so every step
+    shares those scopes."""
+    dict.__setitem__(context.execution_state, "__run_id", run.run_id)
+    root = ExecutionContext(
+        ExecutableTypeEnum.flow,
+        name,
+        flow,
+        None,
+        run,
+        reasoning_llm=context.configured_llm,
+        agent_state=context.agent_state,
+        world_state=context.world_state,
+        execution_state=context.execution_state,
+    )
+    run_resources = getattr(run, "resources", None) or {}
+    for resource in context.resource_names() - set(run_resources):
+        root.register_resource(resource, context.get_resource(resource))
+    return root
 
 
 def build_flow(plan: Plan, context: ExecutionContext, strategy: Any = None) -> FlowDefinition:
@@ -224,37 +246,6 @@ def _render(text: str, ctx: ExecutionContext, field: str, *, keep_type: bool = F
     if keep_type:
         return TemplateEngine.evaluate(text, None, ctx, name=name)
     return TemplateEngine.render_text(text, None, ctx, name=name)
-
-
-class _PlanHooks:
-    """The run's hooks, seen through the plan's context: its scopes, resources and LLM.
-
-    Everything else is the wrapped run's (store, spans, resume, events). When the flow's root
-    component starts, its ``private:`` becomes the plan context's agent state; the nodes' scopes
-    are children of the root's, so every step shares it.
-    """
-
-    def __init__(self, run: Any, context: ExecutionContext, root_path: str):
-        self._run = run
-        self._context = context
-        self._root_path = root_path
-        self.public_state = context.world_state
-        self.system_state = context.execution_state
-        run_id = getattr(run, "run_id", None)
-        if run_id is not None:
-            dict.__setitem__(self.system_state, "__run_id", run_id)
-        own = {name: context.get_resource(name) for name in context.resource_names()}
-        self.resources = {**(getattr(run, "resources", None) or {}), **own}
-        run_llm = getattr(run, "llm", None)
-        self.llm = run_llm if run_llm is not None else context.llm
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._run, name)
-
-    def component_started(self, path: str, ctx: ExecutionContext) -> None:
-        if ctx.parent is None:
-            ctx.sandbox.private = self._context.agent_state
-        self._run.component_started(path, ctx)
 
 
 def summarize(
