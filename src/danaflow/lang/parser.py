@@ -1,7 +1,7 @@
 """Parses Dana source into the syntax tree of ``ast.py``, every node stamped with its Location.
 
-Lark (LALR) does the parsing with an Indenter for Python-style blocks; the transformer here only
-builds tree nodes. f-strings are split here too, because their embedded expressions are parsed
+Lark's LALR table and lexer do the parsing, with an Indenter for Python-style blocks; lalr.py
+drives the table and calls the builder here on each reduction, which only builds tree nodes. f-strings are split here too, because their embedded expressions are parsed
 with the same grammar (start symbol ``eval_input``) and must report positions inside the string.
 """
 
@@ -15,14 +15,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
 from danaflow.errors import DanaSyntaxError, Location
 
 from . import ast as na
 from .fstring_scan import match_brace, top_level_split
-from .nesting import DanaIndenter, Scan, call_with_deep_stack, scanning
+from .lalr import Pos, Tables, drive
+from .nesting import DanaIndenter, Scan, scanning
 from .syntax_errors import refuse_nul, syntax_error, text_lines
 
 __all__ = ["MAX_KEYWORDS", "parse", "parse_expression"]
@@ -105,29 +106,12 @@ def _lark() -> Lark:
         maybe_placeholders=True,
         cache=True,
     )
-    _skip_pass_through_wrappers(parser)
     return parser
 
 
-def _skip_pass_through_wrappers(parser: Lark) -> None:
-    """Makes each reduction of a one-symbol ``?rule`` (``?term: factor``: 15 of the 18 reductions
-    of a list item) return its child directly, which is what lark's three wrappers (child
-    filter, single-child expansion, position propagation) amount to for one kept child; this
-    takes about 40% off parsing. ``_callbacks`` is lark's own table, shared with its LALR parser;
-    without it (another lark version) parsing is only slower."""
-    callbacks = getattr(parser, "_callbacks", None)
-    if not isinstance(callbacks, dict):
-        return
-    for rule, slow in list(callbacks.items()):
-        opts = rule.options
-        if opts.expand1 and rule.alias is None and len(rule.expansion) == 1 and not opts.empty_indices:
-            if getattr(rule.expansion[0], "filter_out", False):
-                continue
-
-            def fast(children, _slow=slow):
-                return children[0] if len(children) == 1 else _slow(children)
-
-            callbacks[rule] = fast
+@functools.cache
+def _tables() -> Tables:
+    return Tables(_lark())
 
 
 def _syntax_error(
@@ -148,14 +132,14 @@ def parse(source: str, filename: str = "<string>") -> na.Program:
     refuse_nul(text, filename, lines)
     scan = Scan(filename, lines)
     refs = _REF_LAMBDAS.set(reference_lambdas(text))
+    builder = _Builder(filename, lines, fstring_depths=scan.fstring_depths)
     try:
         with scanning(scan):
-            tree = _lark().parse(text, start="file_input")
+            body = drive(_tables(), text, "file_input", builder.method)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, filename, lines) from None
     finally:
         _REF_LAMBDAS.reset(refs)
-    body = _transform(_Builder(filename, lines, fstring_depths=scan.fstring_depths), tree)
     return na.Program(tuple(body), filename, source, loc=Location(filename, 1, 1))
 
 
@@ -178,30 +162,19 @@ def parse_expression(
     refuse_nul(text, filename, source_lines, line - 1, col - 1)
     scan = Scan(filename, source_lines, line - 1, col - 1, base_depth=depth, outermost=depth == 0)
     refs = _REF_LAMBDAS.set(reference_lambdas(text))
+    builder = _Builder(filename, source_lines, line - 1, col - 1, fstring_depths=scan.fstring_depths)
     try:
         with scanning(scan):
-            tree = _lark().parse(text, start="eval_input")
+            return drive(_tables(), text, "eval_input", builder.method)
     except UnexpectedInput as err:
         raise _syntax_error(err, source, filename, source_lines, line - 1, col - 1) from None
     finally:
         _REF_LAMBDAS.reset(refs)
-    builder = _Builder(filename, source_lines, line - 1, col - 1, fstring_depths=scan.fstring_depths)
-    return _transform(builder, tree)
-
-
-def _transform(builder: _Builder, tree: Tree):
-    """Builds our tree from lark's. The builder does not recurse, but building an f-string's
-    fields parses again, so a RecursionError is possible near the top of a deep stack; then the
-    tree is built again with a deep stack (the token pass already refused anything too deep)."""
-    try:
-        return builder.build(tree)
-    except RecursionError:
-        return call_with_deep_stack(lambda: builder.build(tree))
 
 
 class _Builder:
-    """Builds ast.py nodes from the Lark tree; each method is named for its grammar rule and
-    takes the rule's meta (positions) and its already built children."""
+    """Builds ast.py nodes as the parser reduces (lalr.drive); each method is named for its
+    grammar rule and takes the rule's position (lalr.Pos) and its already built children."""
 
     def __init__(
         self,
@@ -216,23 +189,12 @@ class _Builder:
         """The whole file's lines; parsed text starts at (line_offset + 1, col_offset + 1)."""
         self.line_offset = line_offset
         self.col_offset = col_offset
-        self.fstring_depths = fstring_depths or {}
+        self.fstring_depths = fstring_depths if fstring_depths is not None else {}
         """Nesting depth at each f-string token (by offset), where its fields' depth starts."""
 
-    def build(self, tree: Tree):
-        """Builds bottom-up with an explicit stack: lark's Transformer recurses once per level
-        (deep programs) and re-wraps each ``v_args`` method on every call (about half its time)."""
-        order: list[Tree] = []
-        todo = [tree]
-        while todo:
-            node = todo.pop()
-            order.append(node)
-            todo.extend(c for c in node.children if isinstance(c, Tree))
-        built: dict[int, object] = {}
-        for node in reversed(order):  # every node comes after all of its children
-            children = [built.pop(id(c)) if isinstance(c, Tree) else c for c in node.children]
-            built[id(node)] = getattr(self, node.data)(node.meta, children)
-        return built[id(tree)]
+    def method(self, rule: str):
+        """The method that builds ``rule``'s node."""
+        return getattr(self, rule)
 
     # ---- positions
     def _global(self, line: int, col: int) -> tuple[int, int]:
@@ -243,10 +205,10 @@ class _Builder:
         text = self.lines[gline - 1] if 0 < gline <= len(self.lines) else None
         return Location(self.filename, gline, gcol, text)
 
-    def loc(self, meta) -> Location:
-        if getattr(meta, "empty", True):
+    def loc(self, pos: Pos) -> Location:
+        if pos is None:
             return Location(self.filename)
-        return self._loc(meta.line, meta.column)
+        return self._loc(pos[0], pos[1])
 
     def tloc(self, tok: Token) -> Location:
         return self._loc(tok.line, tok.column)
@@ -341,10 +303,10 @@ class _Builder:
             return c[0]
         return na.Tuple(tuple(c), loc=self.loc(meta))
 
-    def _trailing_comma(self, meta) -> bool:
-        if getattr(meta, "empty", True):
+    def _trailing_comma(self, pos: Pos) -> bool:
+        if pos is None:
             return False
-        gline, gcol = self._global(meta.end_line, meta.end_column)
+        gline, gcol = self._global(pos[2], pos[3])
         line = self.lines[gline - 1] if 0 < gline <= len(self.lines) else ""
         return line[gcol - 2 : gcol - 1] == ","
 
