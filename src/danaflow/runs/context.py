@@ -28,6 +28,7 @@ from .artifacts import ArtifactManager, RunDirectory
 from .cache import StoreResultCache
 from .checkpoint import RunCheckpointer
 from .journal import EventJournal
+from .ownership import DEFAULT_LEASE_TTL_S, RunOwnership
 from .provenance import code_fingerprint, inputs_hash, run_id_for
 from .resume import ResumePlan
 from .store import RunRecord, RunStore, configured_store, open_store
@@ -69,6 +70,7 @@ class RunContext:
         source_files: Iterable[Path | str] = (),
         meta: Mapping[str, Any] | None = None,
         use_cache: bool = True,
+        lease_ttl_s: float | None = None,
     ):
         self.root_component_id: str | None = root_component_id
         self.project_root = Path(project_root).resolve()
@@ -108,6 +110,10 @@ class RunContext:
         self.environ: dict[str, str] | None = None
         """The run's environment (os.environ plus IsolatedExecution's overlay), for subprocesses."""
         self.use_cache = use_cache
+        self.lease_ttl_s = float(lease_ttl_s or os.environ.get("DANAFLOW_LEASE_TTL") or DEFAULT_LEASE_TTL_S)
+        """How long this run's ownership lease outlives a process that stopped renewing it."""
+        self.ownership: RunOwnership | None = None
+        """The leases that make this process the run's one owner (runs/ownership.py)."""
         """Whether CachePolicy nodes read and write the store's result cache (``--no-cache``: no)."""
         self._result_cache: StoreResultCache | None = None
 
@@ -158,14 +164,28 @@ class RunContext:
     def setup_run(self, run_id_prefix: str = "run", *, run_id: str | None = None) -> str:
         """Creates the run: id, directory, store row, ``run.json``, telemetry, event log.
 
-        Idempotent: a second call returns the existing id. With ``previous_run_id`` it loads the
-        resume plan first, so an unknown run fails before anything is written.
+        Idempotent: a second call returns the existing id. With ``previous_run_id`` it claims
+        that run (a live owner refuses the resume; a plain resume follows the runs that already
+        resumed it, runs/ownership.py) and loads the resume plan first, so an unknown or owned
+        run fails before anything is written.
         """
         if self._run_id is not None:
             return self._run_id
         store = self.store
+        self.ownership = ownership = RunOwnership(store, self.lease_ttl_s)
         if self.previous_run_id:
-            self.resume_plan = ResumePlan.load(store, self.previous_run_id, self.start_hierarchy_path)
+            chain = [self.previous_run_id]
+            try:
+                if store.get_run(self.previous_run_id) is not None:
+                    follow = not self.start_hierarchy_path
+                    chain = ownership.claim_for_resume(self.previous_run_id, follow=follow)
+                self.previous_run_id = chain[-1]
+                self.resume_plan = ResumePlan.load(
+                    store, self.previous_run_id, self.start_hierarchy_path, earlier=chain[:-1]
+                )
+            except BaseException:
+                ownership.release()
+                raise
             if self.root_component_id is None:
                 previous = store.get_run(self.previous_run_id)
                 self.root_component_id = previous.root_component_id if previous else None
@@ -193,6 +213,7 @@ class RunContext:
                 meta={"project_root": str(self.project_root), **self.meta},
             )
         )
+        ownership.own(new_id)
         self._run_id = new_id
         self.status = "running"
         self.system_state["__run_id"] = new_id
@@ -246,6 +267,8 @@ class RunContext:
             self.journal.flush()
         self.checkpointer.end_span(status, error)
         self.flush()
+        if self.ownership is not None:
+            self.ownership.release()  # finished: a later resume may take the run over
 
     def close(self) -> None:
         """Ends telemetry, closes the event log and (if this context opened it) the store."""
@@ -253,6 +276,8 @@ class RunContext:
             # Closed without run_finished (the runner raised): never leave the run looking alive.
             self.finish("failed")
         self.checkpointer.close()
+        if self.ownership is not None:
+            self.ownership.release()
         if self.telemetry is not None:
             self.telemetry.shutdown()
         if self.journal is not None:

@@ -61,8 +61,15 @@ class ResumePlan:
     _checked: bool = False
 
     @classmethod
-    def load(cls, store: RunStore, previous_run_id: str, start_path: str | None) -> ResumePlan:
-        """Reads the previous run from ``store``; RunError when there is no such run."""
+    def load(
+        cls, store: RunStore, previous_run_id: str, start_path: str | None, earlier: Iterable[str] = ()
+    ) -> ResumePlan:
+        """Reads the previous run from ``store``; RunError when there is no such run.
+
+        ``earlier`` are the runs it resumed, oldest first (a resume chain, runs/ownership.py): a
+        run that died part-way holds only what it reached, so each path's record is the latest
+        one in the chain — a component the previous run never reached keeps its earlier record.
+        """
         if store.get_run(previous_run_id) is None:
             recent = ", ".join(r.run_id for r in store.list_runs(limit=5))
             raise RunError(
@@ -70,7 +77,9 @@ class ResumePlan:
                 + (f" (recent: {recent})" if recent else ""),
                 path=previous_run_id,
             )
-        records = {r.path: r for r in store.list_components(previous_run_id)}
+        records: dict[str, ComponentRecord] = {}
+        for run_id in (*earlier, previous_run_id):
+            records.update((r.path, r) for r in store.list_components(run_id))
         children: dict[str, list[str]] = {}
         for path in records:
             if "." in path:
