@@ -10,8 +10,11 @@ the children Lark would have given it (the same filtering, inlining of ``_rules`
 placeholders) and the rule's position, tracked on a parallel stack as Lark's
 ``propagate_positions`` tracks it (a node starts where the first of its children's text starts).
 
-Lark still lexes (its contextual lexer reads the state on top of our stack) and still reports
-errors: a missing action raises its ``UnexpectedToken``, which syntax_errors.py words.
+Lexing uses Lark's contextual lexer's own compiled scanners (the terminals allowed in the state on
+top of our stack) in one local loop, as ``BasicLexer.next_token`` does but without its per-token
+attribute traffic. Errors stay Lark's: where no terminal matches, Lark's lexer is asked to lex
+from that very position and raises what it would have; a missing action raises ``UnexpectedToken``;
+syntax_errors.py words both.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedToken
+from lark.lexer import LexerState
 from lark.parsers.lalr_analysis import Shift
+from lark.utils import TextSlice
 
 __all__ = ["Pos", "Tables", "drive"]
 
@@ -44,6 +49,8 @@ class _Rule:
     method: str
     passthrough: bool
     """A one-symbol rule whose value is its child's, position and all (only the state changes)."""
+    pick: tuple[int, ...] | None
+    """The kept children's indices when nothing is inlined or inserted (the common case)."""
 
 
 class Tables:
@@ -73,6 +80,28 @@ class Tables:
             self.actions[state] = acts
             self.gotos[state] = gotos
         self.rules = tuple(rules)
+        self.chains: dict[tuple[int, int, str], int] = {}
+        """``chain`` results, filled as programs are parsed (bounded by the table's size)."""
+        connector = frontend.lexer  # PostLexConnector(ContextualLexer, the indenter)
+        self.contextual = connector.lexer
+        self.postlex = connector.postlexer
+        scanners: dict[int, tuple] = {}
+        self.scanners: dict[int, tuple] = {}
+        for state, lexer in self.contextual.lexers.items():
+            key = id(lexer)
+            if key not in scanners:
+                mres = tuple(lexer.scanner._mres)  # builds the scanner and lexer.callback
+                scanners[key] = (mres, lexer.ignore_types, lexer.newline_types, dict(lexer.callback))
+            self.scanners[state] = scanners[key]
+
+    def chain(self, below: int, top: int, token: str) -> int:
+        """The state after every pass-through reduction ``token`` causes from ``top`` over
+        ``below`` (each swaps the top state for the goto of ``below``)."""
+        while True:
+            act = self.actions[top].get(token)
+            if act is None or act >= 0 or not self.rules[~act].passthrough:
+                return top
+            top = self.gotos[below][self.rules[~act].origin]
 
     def expected(self, state: int) -> set[str]:
         return {s for s in self.actions[state] if s.isupper()}
@@ -103,16 +132,74 @@ def _compile_rule(rule: Any, placeholders: bool) -> _Rule:
         kind = _EXPAND1
     else:
         kind = _BUILD
+    plain = not pending and not any(inline or nones for _, inline, nones in include)
+    # `?term: factor` passes its child on; so does `_stmt: _simple_stmt` (one inlined list).
     passthrough = (
-        kind == _EXPAND1
-        and len(expansion) == 1
+        len(expansion) == 1
         and len(include) == 1
-        and not include[0][1]
         and not include[0][2]
         and not pending
+        and ((kind == _EXPAND1 and not include[0][1]) or (kind == _INLINE and include[0][1]))
     )
     method = str(rule.alias or opts.template_source or origin)
-    return _Rule(len(expansion), origin, kind, tuple(include), pending, method, passthrough)
+    pick = tuple(i for i, _, _ in include) if plain else None
+    return _Rule(len(expansion), origin, kind, tuple(include), pending, method, passthrough, pick)
+
+
+def _span(ps: list[Pos]) -> Pos:
+    """The text a reduction covers: its first positioned child's start to its last one's end."""
+    first = next((p for p in ps if p is not None), None)
+    if first is None:
+        return None
+    last = next(p for p in reversed(ps) if p is not None)
+    return (first[0], first[1], last[2], last[3])
+
+
+def _lex(tables: Tables, text: str, stack: list[int]):
+    """The tokens of ``text``, each lexed with the terminals of the state on top of ``stack``
+    (Lark's ContextualLexer and BasicLexer.next_token, line for line, in one loop)."""
+    scanners = tables.scanners
+    new = Token._future_new
+    pos, line, line_start, end = 0, 1, 0, len(text)
+    last = None
+    while pos < end:
+        mres, ignore, newlines, callback = scanners[stack[-1]]
+        for mre in mres:
+            m = mre.match(text, pos)
+            if m:
+                break
+        else:
+            _lark_error(tables, text, stack, pos, line, line_start, last)
+        value = m.group(0)
+        kind = m.lastgroup
+        column = pos - line_start + 1
+        start, start_line = pos, line
+        if kind in newlines:
+            n = value.count("\n")
+            if n:
+                line += n
+                line_start = pos + value.rindex("\n") + 1
+        pos += len(value)
+        if kind in ignore and kind not in callback:
+            continue
+        tok = new(kind, value, start, start_line, column, line, pos - line_start + 1, pos)
+        if kind in callback:
+            tok = callback[kind](tok)
+        if kind not in ignore:
+            last = tok
+            yield tok
+
+
+def _lark_error(tables: Tables, text: str, stack: list[int], pos: int, line: int, line_start: int, last):
+    """Raises what Lark's lexer raises at ``pos`` (UnexpectedCharacters, or UnexpectedToken for a
+    terminal that exists but is not allowed here)."""
+    state = LexerState(TextSlice.cast_from(text), last_token=last)
+    counter = state.line_ctr
+    counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
+    counter.column = pos - line_start + 1
+    for _ in tables.contextual.lex(state, _Top(stack)):
+        break
+    raise AssertionError(f"Lark's lexer accepts what ours did not at {line}:{pos - line_start + 1}")
 
 
 class _Top:
@@ -137,7 +224,7 @@ def drive(tables: Tables, text: str, start: str, build: Callable[[str], Callable
     vals: list[Any] = []
     poss: list[Pos] = []
     methods: dict[str, Callable[[Pos, list], Any]] = {}
-    tokens = tables.frontend._make_lexer_thread(text).lex(_Top(stack))
+    tokens = tables.postlex.process(_lex(tables, text, stack))
 
     def reduce(r: _Rule) -> None:
         size = r.size
@@ -145,23 +232,30 @@ def drive(tables: Tables, text: str, start: str, build: Callable[[str], Callable
             kids = vals[-size:]
             ps = poss[-size:]
             del vals[-size:], poss[-size:], stack[-size:]
-            first = next((p for p in ps if p is not None), None)
-            pos = None if first is None else (first[0], first[1], *next(p for p in reversed(ps) if p)[2:])
+            pos, last = ps[0], ps[-1]
+            if pos is None or last is None:
+                pos = _span(ps)
+            elif size > 1:
+                pos = (pos[0], pos[1], last[2], last[3])
         else:
             kids, pos = [], None
-        children: list = []
-        for i, inline, nones in r.include:
-            if nones:
-                children += [None] * nones
-            if inline:
-                if children:
-                    children += kids[i]
+        pick = r.pick
+        if pick is not None:
+            children = kids if len(pick) == size else [kids[i] for i in pick]
+        else:
+            children = []
+            for i, inline, nones in r.include:
+                if nones:
+                    children += [None] * nones
+                if inline:
+                    if children:
+                        children += kids[i]
+                    else:
+                        children = kids[i]  # reused: left-recursive lists grow in place
                 else:
-                    children = kids[i]  # reused: left-recursive lists grow in place
-            else:
-                children.append(kids[i])
-        if r.trailing:
-            children += [None] * r.trailing
+                    children.append(kids[i])
+            if r.trailing:
+                children += [None] * r.trailing
         if r.kind == _INLINE:
             value = children
         elif r.kind == _EXPAND1 and len(children) == 1:
@@ -175,13 +269,15 @@ def drive(tables: Tables, text: str, start: str, build: Callable[[str], Callable
         vals.append(value)
         poss.append(pos)
 
+    chains = tables.chains
     token = None
     for token in tokens:
         ttype = token.type
         while True:
-            act = actions[stack[-1]].get(ttype)
+            top = stack[-1]
+            act = actions[top].get(ttype)
             if act is None:
-                raise UnexpectedToken(token, tables.expected(stack[-1]), state=None)
+                raise UnexpectedToken(token, tables.expected(top), state=None)
             if act >= 0:
                 stack.append(act)
                 vals.append(token)
@@ -189,7 +285,13 @@ def drive(tables: Tables, text: str, start: str, build: Callable[[str], Callable
                 break
             r = rules[~act]
             if r.passthrough:
-                stack[-1] = gotos[stack[-2]][r.origin]
+                # A run of pass-through reductions keeps the state below and so ends in the same
+                # state for the same (below, top, token): looked up once, then remembered.
+                key = (stack[-2], top, ttype)
+                final = chains.get(key)
+                if final is None:
+                    final = chains[key] = tables.chain(stack[-2], top, ttype)
+                stack[-1] = final
             else:
                 reduce(r)
     end = Token.new_borrow_pos("$END", "", token) if token is not None else Token("$END", "", 0, 1, 1)

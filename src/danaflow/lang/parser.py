@@ -1,8 +1,9 @@
 """Parses Dana source into the syntax tree of ``ast.py``, every node stamped with its Location.
 
 Lark's LALR table and lexer do the parsing, with an Indenter for Python-style blocks; lalr.py
-drives the table and calls the builder here on each reduction, which only builds tree nodes. f-strings are split here too, because their embedded expressions are parsed
-with the same grammar (start symbol ``eval_input``) and must report positions inside the string.
+drives the table and calls the builder here on each reduction, which only builds tree nodes.
+f-strings are split here too, because their embedded expressions are parsed with the same grammar
+(start symbol ``eval_input``) and must report positions inside the string.
 """
 
 from __future__ import annotations
