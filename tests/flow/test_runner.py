@@ -382,3 +382,16 @@ async def test_a_reused_flow_restores_its_children_for_later_references():
     assert log == []
     assert result.get_result("f1").reused and result.get_result("f1.a").reused
     assert result.get_result("f2.b").outcome.value == "from the last run"
+
+
+async def test_a_bad_connection_deep_in_the_tree_fails_before_anything_runs():
+    log: list[str] = []
+    inner = FlowDefinition().node("x", recorder(log, "x")).connect("x", "nowhere")
+    flow = FlowDefinition().node("first", recorder(log, "first")).subflow("sub", inner)
+    with pytest.raises(FlowDefinitionError, match=r"no component 'nowhere'"):
+        await FlowRunner(flow).run()
+    agent = AgentDefinition("bot").flow("f", FlowDefinition().node("first", recorder(log, "first")))
+    agent.flow("g", FlowDefinition().for_each("loop", [1, 2], inner))
+    with pytest.raises(FlowDefinitionError, match=r"no component 'nowhere'"):
+        await AgentRunner(agent).run()
+    assert log == []  # nothing executed: the whole tree compiled first

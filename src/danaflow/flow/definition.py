@@ -343,9 +343,17 @@ class FlowDefinition(_Composite):
         return list(self._edges)
 
     def compile(self) -> FlowPlan:
-        """The validated, index-based plan of this flow (cached until the flow changes)."""
+        """The validated, index-based plan of this flow and of every flow nested in it (subflows,
+        branches, for_each bodies, subagents' flows), each cached until that flow changes.
+
+        The whole tree compiles before anything runs, so a bad ``connect`` deep inside fails the
+        run up front, not after the components before it have executed.
+        """
         if self._plan is None:
-            self._plan = self._build_plan(self._name())
+            plan = self._build_plan(self._name())
+            for nested in _nested_flows(self):
+                nested.compile()
+            self._plan = plan
         return self._plan
 
     def _build_plan(self, path: str) -> FlowPlan:
@@ -403,6 +411,11 @@ class AgentDefinition(_Composite):
 
     kind_name = "agent"
 
+    def compile(self) -> None:
+        """Compiles every flow of the agent (and of its subagents) before anything runs."""
+        for nested in _nested_flows(self):
+            nested.compile()
+
     def vars(self, variables: Mapping[str, Any] | None = None, /, **more: Any) -> AgentDefinition:
         super().vars(variables, **more)
         return self
@@ -430,6 +443,19 @@ class AgentDefinition(_Composite):
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+def _nested_flows(composite: _Composite) -> Iterator[FlowDefinition]:
+    """The flows one level below ``composite`` (an agent's are walked through to its flows)."""
+    for el in composite._elements.values():
+        if isinstance(el, SubflowElement):
+            yield el.flow
+        elif isinstance(el, ConditionalElement):
+            yield from (branch for branch in (el.then, el.else_) if branch is not None)
+        elif isinstance(el, ForEachElement):
+            yield el.body
+        elif isinstance(el, SubagentElement):
+            yield from _nested_flows(el.agent)
+
+
 _EPOCH = [0]
 """Bumped by every change to any definition, so a cached validation of a tree (which may contain
 definitions changed through other references) is trusted only while nothing changed anywhere."""

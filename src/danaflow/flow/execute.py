@@ -62,8 +62,7 @@ async def execute_in(
     inside_run = context.root.execution_status is ExecutionStatusEnum.running
     # $hier{} may name components the enclosing run already has.
     definition.validate({c.component_id for c in context.root.walk()})
-    if is_flow:
-        definition.compile()
+    definition.compile()  # the whole tree, before anything runs
     context.variables = {**definition.variables, **context.variables}
     execution = _Execution(env)
     if inside_run:

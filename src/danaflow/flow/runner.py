@@ -626,8 +626,7 @@ class _Runner:
         """
         definition, env = self.definition, self.run_context
         definition.validate()
-        if isinstance(definition, FlowDefinition):
-            definition.compile()
+        definition.compile()  # the whole tree, before anything runs
         ctx = ExecutionContext(
             self._kind,
             self.component_id,

@@ -350,4 +350,3 @@ def input_variables(node_input: Any) -> dict[str, Any]:
     if isinstance(inner, dict):
         return dict(inner)
     return {}
-
