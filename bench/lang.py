@@ -189,6 +189,11 @@ def cli_startup(runs: int = 7) -> tuple[float, float, int]:
 
 # ---- compile time (issue 15: a 5,000-line program; a 100,000-element literal and 100,000
 # statements compile in < 2 s). The baseline is CPython compiling the same text as Python.
+# Measured here (2 shared cores): 5,000 lines 0.35 s, the 100,000-element literal 1.3-1.4 s,
+# 100,000 statements 4.7-4.9 s (parse 2.9 s: Lark's scanners and our LALR loop, about 7 us a
+# statement; resolve + code generation 1.5 s, of which ast.fix_missing_locations is about 0.5 s;
+# CPython's compile() of the generated tree 0.2-0.3 s). Parsing in pure Python at about 1 us a
+# token is the floor while the parser is Python: 400,000 tokens alone are ~1.5 s with a table loop.
 
 _BLOCK = """def f{i}(n):
     total = 0
