@@ -48,6 +48,11 @@ class NodeElement:
     """This node's result cache; None: never cached."""
     kind = ExecutableTypeEnum.node
 
+    def nested(self) -> tuple[tuple[str, _Composite], ...]:
+        """The definitions inside this element, each with the path suffix it runs under (the
+        one walker every tree pass uses: paths, ids, checks, compilation)."""
+        return ()
+
 
 @dataclass(frozen=True, slots=True)
 class SubflowElement:
@@ -55,6 +60,9 @@ class SubflowElement:
     flow: FlowDefinition
     variables: Mapping[str, Any] = field(default_factory=dict)
     kind = ExecutableTypeEnum.subflow
+
+    def nested(self) -> tuple[tuple[str, _Composite], ...]:
+        return (("", self.flow),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,9 @@ class ConditionalElement:
     then: FlowDefinition | None
     else_: FlowDefinition | None
     kind = ExecutableTypeEnum.conditional
+
+    def nested(self) -> tuple[tuple[str, _Composite], ...]:
+        return tuple(("", branch) for branch in (self.then, self.else_) if branch is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +90,18 @@ class ForEachElement:
     index_var: str = "index"
     kind = ExecutableTypeEnum.for_each
 
+    def nested(self) -> tuple[tuple[str, _Composite], ...]:
+        return ((".*", self.body),)  # iterations are ``id.0``, ``id.1``, ...: ``id.*`` statically
+
 
 @dataclass(frozen=True, slots=True)
 class SubagentElement:
     id: str
     agent: AgentDefinition
     kind = ExecutableTypeEnum.agent
+
+    def nested(self) -> tuple[tuple[str, _Composite], ...]:
+        return (("", self.agent),)
 
 
 Element = NodeElement | SubflowElement | ConditionalElement | ForEachElement | SubagentElement
@@ -190,17 +207,10 @@ class _Composite:
         for el in self._elements.values():
             path = f"{prefix}.{el.id}"
             yield path
-            if isinstance(el, SubflowElement):
-                yield from el.flow.component_paths(path)
-            elif isinstance(el, SubagentElement):
-                yield from el.agent.component_paths(path)
-            elif isinstance(el, ConditionalElement):
-                for branch in (el.then, el.else_):
-                    if branch is not None:
-                        yield from branch.component_paths(path)
-            elif isinstance(el, ForEachElement):
-                yield f"{path}.*"
-                yield from el.body.component_paths(f"{path}.*")
+            for suffix, inner in el.nested():
+                if suffix:
+                    yield path + suffix
+                yield from inner.component_paths(path + suffix)
 
     async def execute(self, context: Any) -> Any:
         """Runs this definition in a context the caller made (seed 001):
@@ -239,16 +249,8 @@ class _Composite:
             el_path = f"{path}.{el.id}"
             if isinstance(el, NodeElement):
                 _check_templates(el.node, el_path, ids, problems)
-            elif isinstance(el, SubflowElement):
-                el.flow._check(el_path, ids, problems)
-            elif isinstance(el, SubagentElement):
-                el.agent._check(el_path, ids, problems)
-            elif isinstance(el, ConditionalElement):
-                for branch in (el.then, el.else_):
-                    if branch is not None:
-                        branch._check(el_path, ids, problems)
-            elif isinstance(el, ForEachElement):
-                el.body._check(f"{el_path}.*", ids, problems)
+            for suffix, inner in el.nested():
+                inner._check(el_path + suffix, ids, problems)
 
 
 class FlowDefinition(_Composite):
@@ -446,14 +448,11 @@ class AgentDefinition(_Composite):
 def _nested_flows(composite: _Composite) -> Iterator[FlowDefinition]:
     """The flows one level below ``composite`` (an agent's are walked through to its flows)."""
     for el in composite._elements.values():
-        if isinstance(el, SubflowElement):
-            yield el.flow
-        elif isinstance(el, ConditionalElement):
-            yield from (branch for branch in (el.then, el.else_) if branch is not None)
-        elif isinstance(el, ForEachElement):
-            yield el.body
-        elif isinstance(el, SubagentElement):
-            yield from _nested_flows(el.agent)
+        for _, inner in el.nested():
+            if isinstance(inner, FlowDefinition):
+                yield inner
+            else:
+                yield from _nested_flows(inner)
 
 
 _EPOCH = [0]
@@ -504,16 +503,8 @@ def _branch(value: Any, name: str, id: str, owner: _Composite) -> FlowDefinition
 
 
 def _child_ids(el: Element) -> Iterator[str]:
-    if isinstance(el, SubflowElement):
-        yield from el.flow.component_ids()
-    elif isinstance(el, SubagentElement):
-        yield from el.agent.component_ids()
-    elif isinstance(el, ConditionalElement):
-        for branch in (el.then, el.else_):
-            if branch is not None:
-                yield from branch.component_ids()
-    elif isinstance(el, ForEachElement):
-        yield from el.body.component_ids()
+    for _, inner in el.nested():
+        yield from inner.component_ids()
 
 
 def _check_templates(node: Node, path: str, ids: set[str], problems: list[FlowDefinitionError]) -> None:

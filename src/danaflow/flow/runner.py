@@ -204,18 +204,15 @@ class _Execution:
         if ctx.parent is not None:
             ctx.parent.set_result(ctx.component_id, result)
         children: list[tuple[str, Any, ExecutableTypeEnum]] = []
-        if isinstance(element, SubflowElement | SubagentElement | FlowDefinition | AgentDefinition):
-            definition = getattr(element, "flow", None) or getattr(element, "agent", None) or element
-            children = [(el.id, el, el.kind) for el in definition.elements]
-        elif isinstance(element, ConditionalElement):
-            for branch in (element.then, element.else_):
-                if branch is not None:
-                    children += [(el.id, el, el.kind) for el in branch.elements]
-        elif isinstance(element, ForEachElement):
+        if isinstance(element, ForEachElement):  # iterations are known from the store only
             i = 0
             while self.checkpoints.reuse(f"{ctx.path}.{i}") is not None:
                 children.append((str(i), element.body, _T.iteration))
                 i += 1
+        else:
+            root = isinstance(element, FlowDefinition | AgentDefinition)
+            inners = [element] if root else [inner for _, inner in element.nested()]
+            children = [(el.id, el, el.kind) for inner in inners for el in inner.elements]
         for child_id, child_element, kind in children:
             child_stored = self.checkpoints.reuse(f"{ctx.path}.{child_id}")
             if child_stored is not None:
