@@ -58,7 +58,10 @@ def test_a_run_owned_by_a_live_process_is_not_resumed(tmp_path):
         lease = owner.store.get_lease(run_id, OWNER_PATH)
         assert lease is not None and lease.owner == owner.ownership.owner
         resumer = RunContext("chain", project_root=tmp_path, previous_run_id=run_id)
-        with pytest.raises(RunError, match=rf"run '{run_id}' is owned by a live process \(.*:{os.getpid()}:"):
+        with pytest.raises(
+            RunError,
+            match=rf"run '{run_id}' is owned by a live process \(.*:{os.getpid()}:.*want its close\(\)",
+        ):
             resumer.setup_run()
         resumer.close()
     finally:

@@ -75,9 +75,7 @@ class RunOwnership:
 
     def _successor(self, run_id: str) -> RunRecord | None:
         """The latest run made by resuming ``run_id`` without a start path, if any."""
-        later = [
-            r for r in self.store.list_runs() if r.previous_run_id == run_id and not r.start_path
-        ]
+        later = [r for r in self.store.list_runs() if r.previous_run_id == run_id and not r.start_path]
         return max(later, key=lambda r: r.created_at) if later else None
 
     def _claim(self, run_id: str) -> None:
@@ -97,6 +95,11 @@ class RunOwnership:
             lease = store.get_lease(run_id, OWNER_PATH)
         left = max(0.0, lease.expires_at - time.time()) if lease is not None else 0.0
         who = lease.owner if lease is not None else "another process"
+        if lease is not None and lease.owner.split(":")[1:2] == [str(os.getpid())]:
+            raise RunError(
+                f"run {run_id!r} is owned by a live process ({who}: this one — a RunContext that "
+                "never finished or closed): want its close() before resuming it here"
+            )
         raise RunError(
             f"run {run_id!r} is owned by a live process ({who}; its lease runs {left:.0f}s more "
             "unless renewed): want to wait until it finishes, or resume it once that process is gone"
