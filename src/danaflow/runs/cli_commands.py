@@ -585,17 +585,11 @@ def resume_run(
 # ---- inspection -------------------------------------------------------------------------------------
 def run_status(record: RunRecord) -> str:
     """The stored status, or ``interrupted`` for a ``running`` run whose process is gone."""
-    import socket
+    from .ownership import process_is_gone
 
-    if record.status != "running" or record.pid is None or record.host != socket.gethostname():
+    if record.status != "running" or record.pid is None:
         return record.status
-    try:
-        os.kill(record.pid, 0)
-    except ProcessLookupError:
-        return "interrupted"
-    except PermissionError:
-        return "running"
-    return "running"
+    return "interrupted" if process_is_gone(record.host, record.pid) else "running"
 
 
 def list_runs(

@@ -34,7 +34,7 @@ from .store import RunStore, lease_owner
 if TYPE_CHECKING:
     from .store import RunRecord
 
-__all__ = ["DEFAULT_LEASE_TTL_S", "OWNER_PATH", "RunOwnership"]
+__all__ = ["DEFAULT_LEASE_TTL_S", "OWNER_PATH", "RunOwnership", "process_is_gone"]
 
 _log = logging.getLogger("danaflow.runs")
 
@@ -148,10 +148,13 @@ def _owner_is_gone(owner: str) -> bool:
     """Whether a ``host:pid:token`` owner names a process of this host that no longer runs."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
+    return pid_text.isdigit() and int(pid_text) != os.getpid() and process_is_gone(host, int(pid_text))
+
+
+def process_is_gone(host: str | None, pid: int) -> bool:
+    """Whether ``pid`` on ``host`` is known to have ended: only a process of this host can be
+    asked (another host's, or one we may not signal, counts as alive); a zombie has ended."""
+    if host != socket.gethostname():
         return False
     try:
         os.kill(pid, 0)
