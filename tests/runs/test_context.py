@@ -240,3 +240,18 @@ def test_dana_reads_the_run_id_but_cannot_write_it(tmp_path) -> None:
         rc.close()
     assert result.get_result("read").outcome.value == rc.run_id
     assert "reserved" in result.get_result("write").error.message
+
+
+async def test_a_reused_subtree_is_copied_into_the_resumed_run_once(tmp_path):
+    inner = FlowDefinition().node("x", PythonNode(lambda ctx: 1, in_thread=False))
+    inner.node("y", PythonNode(lambda ctx: 2, in_thread=False))
+    flow = FlowDefinition().subflow("sub", inner).node("last", PythonNode(lambda ctx: 3, in_thread=False))
+    agent = AgentDefinition("agent").flow("main", flow)
+    first, _ = await run_agent(agent, tmp_path)
+    second, result = await run_agent(agent, tmp_path, previous_run_id=first.run_id)
+    assert result.execution_status is ExecutionStatusEnum.completed
+    with SQLiteRunStore(tmp_path / "runs" / "danaflow.db") as store:
+        rows = store.list_components(second.run_id)
+    # Restoring the reused agent asks again for each descendant; each is copied (and numbered) once.
+    assert all(r.reused for r in rows)
+    assert sorted(r.seq for r in rows) == list(range(len(rows)))

@@ -44,6 +44,9 @@ class RunCheckpointer:
         self._seq = itertools.count()
         self._started: dict[str, tuple[int, int, float]] = {}
         """Components in progress: path -> (seq, attempt, started_at)."""
+        self._copied: set[str] = set()
+        """Reused paths already copied into this run: restoring a reused subtree asks ``reuse``
+        again for each descendant, which must not copy (and write) the subtree again."""
         self._attempts: dict[str, int] = {}
         """Starts per path in this run: the checkpointer is the only writer of its run's rows (a
         resume is a new run), so it counts attempts itself and the store need not answer."""
@@ -129,11 +132,15 @@ class RunCheckpointer:
             plan.check_paths(self._component_paths, run.inputs)
         if plan.reusable(path) is None:
             return None
+        if path in self._copied:
+            return plan.result_for(path)
         run_id = run.run_id
         copies = [
             ComponentRecord(**{**_record_fields(r), "run_id": run_id, "seq": next(self._seq), "reused": True})
             for r in plan.subtree(path)
+            if r.path not in self._copied
         ]
+        self._copied.update(r.path for r in copies)
         run.store.put_components(copies)
         for r in copies:
             if r.result is not None:
